@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from webtext.cli import main
+from webtext.config import ConfigError, build_config, load_config
+
+
+def test_defaults_validate():
+    cfg = build_config({})
+    assert cfg.harvest.min_score == 3
+    assert cfg.harvest.karma == "per_submission"
+    assert cfg.clean.languages == ["en"]
+    assert cfg.fetch.allow_networks == []
+
+
+def test_unknown_key_names_key_and_allowed():
+    with pytest.raises(ConfigError) as info:
+        build_config({"harvest": {"min_scor": 3}})
+    text = str(info.value)
+    assert "harvest.min_scor" in text and "min_score" in text
+
+
+def test_bad_value_names_allowed_values():
+    with pytest.raises(ConfigError) as info:
+        build_config({}, ["harvest.karma=bogus"])
+    assert "harvest.karma" in str(info.value) and "per_submission" in str(info.value)
+
+
+def test_set_overrides_parse_yaml_values(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("run_dir: out\nharvest:\n  min_score: 5\n")
+    cfg = load_config(path, ["harvest.min_score=7", "fetch.allow_networks=[127.0.0.1/32]"])
+    assert cfg.harvest.min_score == 7
+    assert cfg.fetch.allow_networks == ["127.0.0.1/32"]
+    assert cfg.run_dir == "out"
+
+
+def test_set_unknown_section_and_bad_cidr():
+    with pytest.raises(ConfigError, match="nosuch"):
+        build_config({}, ["nosuch.key=1"])
+    with pytest.raises(ConfigError, match="not a CIDR"):
+        build_config({}, ["fetch.allow_networks=[nope]"])
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        build_config({}, ["novalue"])
+
+
+def test_cli_config_prints_resolved(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("run_dir: out\n")
+    assert main(["config", str(path), "--set", "dedup.threshold=0.7"]) == 0
+    out = capsys.readouterr().out
+    assert "threshold: 0.7" in out and "run_dir: out" in out
+
+
+def test_cli_config_error_exit_code(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("harvest: [1, 2]\n")
+    assert main(["config", str(path)]) == 2
+    assert "harvest" in capsys.readouterr().err

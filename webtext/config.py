@@ -1,0 +1,373 @@
+"""One typed configuration for every stage.
+
+The YAML file and `--set dotted.key=value` overrides are merged, then validated by pydantic
+before any stage runs, so a typo fails in a second with the key's name instead of an hour
+into a crawl. Every section forbids unknown keys.
+
+Each stage owns one section class below; add fields there (with a default and a one-line
+description) rather than reading ad-hoc keys elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key and what is allowed."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------- ray
+class RayConfig(Section):
+    address: str | None = Field(
+        None, description="unset: start a local Ray; 'auto' or 'ray://host:port': join a cluster"
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (default: all)")
+
+
+# ------------------------------------------------------------------------- source
+class RedditApiSource(Section):
+    subreddits: list[str] = Field(min_length=1, description="subreddit names, without r/")
+    listing: Literal["top", "new", "hot", "controversial", "search"] = "top"
+    time_filter: Literal["all", "year", "month", "week", "day", "hour"] = "all"
+    limit: int | None = Field(1000, ge=1, description="submissions per subreddit (None: all)")
+    query: str | None = Field(None, description="search query, required for listing=search")
+    oauth_url: str | None = Field(None, description="override praw's oauth_url (tests, mirrors)")
+    reddit_url: str | None = Field(None, description="override praw's reddit_url")
+
+
+class SourceConfig(Section):
+    pushshift: list[str] = Field(
+        default_factory=list, description="paths or globs of Pushshift-format dumps"
+    )
+    reddit_api: RedditApiSource | None = None
+    strict: bool = Field(False, description="malformed input is an error instead of a count")
+
+
+# ------------------------------------------------------------------------ harvest
+DEFAULT_DOMAIN_BLOCKLIST = [
+    # Wikipedia, all languages and the mobile site (GPT-2 removed all Wikipedia documents)
+    "wikipedia.org",
+    "wikimedia.org",
+    "wikiwand.com",
+    # Reddit itself
+    "reddit.com",
+    "redd.it",
+    "redditmedia.com",
+    "redditstatic.com",
+    # image / video / audio hosts
+    "imgur.com",
+    "gfycat.com",
+    "giphy.com",
+    "flickr.com",
+    "instagram.com",
+    "youtube.com",
+    "youtu.be",
+    "vimeo.com",
+    "twitch.tv",
+    "streamable.com",
+    "soundcloud.com",
+    "spotify.com",
+    "tinypic.com",
+    "photobucket.com",
+    "i.redd.it",
+    "v.redd.it",
+]
+
+DEFAULT_EXTENSION_BLOCKLIST = [
+    # images
+    "jpg", "jpeg", "png", "gif", "gifv", "bmp", "webp", "svg", "tif", "tiff", "ico",
+    # video / audio
+    "mp4", "webm", "mov", "avi", "mkv", "flv", "wmv", "mp3", "wav", "ogg", "flac", "m4a",
+    # archives, binaries, documents
+    "zip", "gz", "tgz", "bz2", "xz", "7z", "rar", "tar", "exe", "dmg", "iso", "apk", "bin",
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx",
+]  # fmt: skip
+
+
+class HarvestConfig(Section):
+    min_score: int = Field(3, description="karma threshold (GPT-2: 3)")
+    karma: Literal["per_submission", "max", "sum"] = Field(
+        "per_submission",
+        description="per_submission: some submission >= min_score (GPT-2); max; sum over reposts",
+    )
+    after: datetime | None = Field(None, description="keep submissions created at/after this")
+    before: datetime | None = Field(None, description="keep submissions created before this")
+    include_self: bool = False
+    include_nsfw: bool = False
+    domain_blocklist: list[str] = Field(default_factory=lambda: list(DEFAULT_DOMAIN_BLOCKLIST))
+    extension_blocklist: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXTENSION_BLOCKLIST)
+    )
+    num_partitions: int = Field(16, ge=1, le=100_000, description="link shards (by domain hash)")
+    spill_partitions: int = Field(64, ge=1, description="hash partitions for bounded-memory dedup")
+
+    @field_validator("after", "before")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+# -------------------------------------------------------------------------- fetch
+class FetchConfig(Section):
+    user_agent: str = Field(
+        "webtext/0.1 (+https://github.com/webtext/webtext; research crawler)",
+        description="sent with every request and matched against robots.txt",
+    )
+    concurrency: int = Field(32, ge=1, description="requests in flight per crawl task")
+    per_host_concurrency: int = Field(1, ge=1)
+    per_host_delay: float = Field(1.0, ge=0, description="seconds between requests to one host")
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(10.0, gt=0)
+    deadline: float = Field(30.0, gt=0, description="total seconds per URL, redirects included")
+    max_retries: int = Field(3, ge=0)
+    backoff_base: float = Field(0.5, ge=0)
+    backoff_max: float = Field(30.0, ge=0)
+    max_retry_after: float = Field(120.0, ge=0, description="longest Retry-After honoured")
+    max_bytes: int = Field(5_000_000, ge=1024, description="body cap, read and decompressed")
+    max_redirects: int = Field(5, ge=0)
+    allow_networks: list[str] = Field(
+        default_factory=list, description="CIDRs exempt from the private-address guard"
+    )
+    respect_robots: bool = True
+    warc: bool = Field(True, description="keep raw responses as WARC")
+    checkpoint_every: int = Field(50, ge=1, description="pages per in-task checkpoint")
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a CIDR network: {cidr!r}") from exc
+        return value
+
+
+# ------------------------------------------------------------------------ extract
+class ExtractConfig(Section):
+    extractor: Literal["trafilatura", "newspaper", "ensemble"] = "ensemble"
+    timeout: float = Field(20.0, gt=0, description="seconds per page before it is abandoned")
+    min_chars: int = Field(1, ge=0, description="shorter text counts as extract_empty")
+
+
+# -------------------------------------------------------------------------- clean
+class CleanConfig(Section):
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    min_language_prob: float = Field(0.9, ge=0, le=1)
+    language_sample_chars: int = Field(2000, ge=100)
+    min_tokens: int = Field(128, ge=0, description="OpenWebText dropped < 128 GPT-2 tokens")
+    max_chars: int = Field(1_000_000, ge=1)
+    min_alpha_ratio: float = Field(0.6, ge=0, le=1)
+    min_mean_word_length: float = Field(3.0, ge=0)
+    max_mean_word_length: float = Field(10.0, ge=0)
+    max_repeated_line_fraction: float = Field(0.3, ge=0, le=1)
+    max_repeated_ngram_fraction: float = Field(0.2, ge=0, le=1)
+    max_boilerplate_line_fraction: float = Field(0.4, ge=0, le=1)
+    botwall: bool = Field(True, description="drop bot walls, soft 404s, consent and login walls")
+    wikipedia_mirrors: list[str] = Field(default_factory=list, description="extra mirror hosts")
+    wikipedia_text: str | None = Field(None, description="Wikipedia text file for content match")
+    wikipedia_overlap: float = Field(0.5, gt=0, le=1, description="8-gram overlap to drop")
+    decontaminate: list[str] = Field(default_factory=list, description="test files to remove")
+    decontaminate_overlap: float = Field(0.5, gt=0, le=1)
+
+
+# -------------------------------------------------------------------------- dedup
+class DedupConfig(Section):
+    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard for near duplicates")
+    num_perm: int = Field(128, ge=8, le=1024)
+    shingle_size: int = Field(5, ge=1, description="word n-gram shingles")
+    seed: int = 1
+    bands: int | None = Field(None, ge=1, description="LSH bands (default: chosen for threshold)")
+    rows: int | None = Field(None, ge=1)
+    execution: Literal["auto", "local", "ray"] = "auto"
+    ray_min_documents: int = Field(200_000, ge=0, description="auto switches to ray above this")
+    num_buckets: int = Field(16, ge=1, description="hash partitions of band buckets on ray")
+
+
+# ----------------------------------------------------------------------- tokenize
+class TokenizeConfig(Section):
+    shard_tokens: int = Field(100_000_000, ge=1024, description="tokens per shard file")
+    val_fraction: float = Field(0.0005, ge=0, lt=1)
+    num_threads: int = Field(2, ge=1, description="tiktoken threads inside a task")
+
+
+# -------------------------------------------------------------------------- train
+class TrainConfig(Section):
+    preset: Literal["tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"] = "tiny"
+    max_steps: int = Field(1000, ge=1)
+    out_dir: str | None = Field(None, description="default: <run_dir>/train")
+    seed: int = 1337
+    seq_len: int | None = Field(None, ge=8, description="default: the preset's context")
+    micro_batch_size: int = Field(8, ge=1)
+    batch_tokens: int | None = Field(None, ge=1, description="tokens per optimizer step")
+    learning_rate: float = Field(6e-4, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup_steps: int = Field(100, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = Field(1.0, ge=0)
+    eval_every: int = Field(100, ge=1)
+    eval_batches: int = Field(20, ge=1)
+    log_every: int = Field(10, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
+    compile: bool = False
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    tensorboard: bool = False
+
+
+# ------------------------------------------------------------------------ overlap
+class OverlapConfig(Section):
+    ngram: int = Field(8, ge=1)
+    false_positive_rate: float = Field(1e-8, gt=0, lt=1)
+
+
+# ------------------------------------------------------------------------- report
+class ReportConfig(Section):
+    enabled: bool = True
+    top_domains: int = Field(20, ge=1)
+
+
+class Config(Section):
+    run_dir: str = Field("runs/default", description="every output of the run goes here")
+    ray: RayConfig = Field(default_factory=RayConfig)
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    harvest: HarvestConfig = Field(default_factory=HarvestConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    train: TrainConfig | None = None
+    overlap: OverlapConfig = Field(default_factory=OverlapConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir)
+
+    def fingerprint(self, *sections: str) -> str:
+        """Hash of the named sections, so a stage knows if its finished output still fits."""
+        data = {name: _jsonable(getattr(self, name)) for name in sections}
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(
+            json.loads(self.model_dump_json()), sort_keys=False, default_flow_style=False
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return json.loads(value.model_dump_json())
+    return value
+
+
+# ------------------------------------------------------------------------ loading
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (['a','b','c'], parsed value); the value is read as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".")]
+    if not key.strip() or any(not p for p in parts):
+        raise ConfigError(f"--set has an empty key segment in {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML: {exc}") from exc
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"--set {'.'.join(parts)}: {where} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the section at `loc` (minus the offending key), for error messages."""
+    current: Any = model
+    for part in loc[:-1]:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel] = None) -> str:
+    model = model or Config
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "<root>"
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc)
+            lines.append(f"{key}: unknown key; allowed here: {', '.join(allowed)}")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def build_config(data: dict[str, Any] | None, overrides: list[str] | None = None) -> Config:
+    data = dict(data or {})
+    data = apply_overrides(data, list(overrides or []))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read YAML at `path` (or start from defaults when None), apply overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        data = loaded
+    return build_config(data, overrides)

@@ -1,0 +1,114 @@
+"""Atomic writes and completion markers: the two things that make every stage resumable.
+
+A file appears under its final name only when complete (temp file in the same folder, fsync,
+rename), so a killed task leaves no half-written output that a rerun would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | Path, default: Any = None) -> Any:
+    path = Path(path)
+    if not path.exists():
+        return default
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> None:
+    """Parquet with zstd; deterministic bytes for the same table (no created-time metadata)."""
+    kwargs.setdefault("compression", "zstd")
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **kwargs)
+
+
+def clean_temp_files(folder: str | Path) -> int:
+    """Remove `.*.tmp` leftovers of killed writers; returns how many were removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for tmp in folder.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def shard_name(index: int, suffix: str = ".parquet", prefix: str = "part") -> str:
+    """Deterministic shard file names: part-00007.parquet."""
+    return f"{prefix}-{index:05d}{suffix}"
+
+
+class StageMarker:
+    """`<run_dir>/_state/<stage>.json`: written last, after every output of the stage.
+
+    It holds the fingerprint of the config sections the stage depends on; a rerun with the
+    same fingerprint skips the stage, a different fingerprint means the output is stale.
+    """
+
+    def __init__(self, run_dir: str | Path, stage: str):
+        self.path = Path(run_dir) / "_state" / f"{stage}.json"
+        self.stage = stage
+
+    def read(self) -> dict[str, Any] | None:
+        return read_json(self.path)
+
+    def is_done(self, fingerprint: str) -> bool:
+        data = self.read()
+        return bool(data) and data.get("fingerprint") == fingerprint
+
+    def mark_done(self, fingerprint: str, stats: dict[str, Any] | None = None) -> None:
+        write_json_atomic(
+            self.path,
+            {
+                "stage": self.stage,
+                "fingerprint": fingerprint,
+                "finished_at": time.time(),
+                "stats": stats or {},
+            },
+        )
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,84 @@
+"""Arrow schemas of the files stages hand to each other: the contracts between stages.
+
+Columns named in the issues are public; add columns at the end, never rename.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+PROVENANCE_FIELDS = [
+    pa.field("domain", pa.string()),  # registered domain (tldextract), e.g. bbc.co.uk
+    pa.field("score", pa.int64()),  # karma under harvest.karma semantics
+    pa.field("num_submissions", pa.int64()),
+    pa.field("submission_ids", pa.list_(pa.string())),
+    pa.field("subreddits", pa.list_(pa.string())),
+    pa.field("first_created_utc", pa.int64()),
+]
+
+# links/part-NNNNN.parquet: one row per canonical URL, partitioned by registered-domain hash
+LINKS_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string()),  # the URL to fetch (as submitted, minus fragment)
+        pa.field("canonical_url", pa.string()),  # the key that decides duplicates
+        *PROVENANCE_FIELDS,
+    ]
+)
+
+FETCH_STATUSES = (
+    "ok",
+    "robots_disallowed",
+    "blocked_address",
+    "timeout",
+    "too_large",
+    "not_html",
+    "http_error",
+    "too_many_redirects",
+    "connection_error",
+    "extract_empty",
+)
+
+# pages/part-NNNNN.parquet: one row per URL attempted
+PAGES_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string()),
+        pa.field("canonical_url", pa.string()),
+        pa.field("final_url", pa.string()),
+        pa.field("fetch_status", pa.string()),  # one of FETCH_STATUSES
+        pa.field("http_status", pa.int32()),
+        pa.field("content_type", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("fetch_ms", pa.int64()),
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("extractor", pa.string()),
+        *PROVENANCE_FIELDS,
+        pa.field("error", pa.string()),  # human-readable detail for non-ok statuses
+    ]
+)
+
+# documents/part-NNNNN.parquet: the final corpus
+DOCUMENTS_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string()),  # stable: derived from the canonical URL
+        pa.field("url", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("score", pa.int64()),
+        pa.field("lang", pa.string()),
+        pa.field("subreddits", pa.list_(pa.string())),
+        pa.field("submission_ids", pa.list_(pa.string())),
+        pa.field("urls", pa.list_(pa.string())),
+        pa.field("cluster_size", pa.int64()),
+        pa.field("domain", pa.string()),
+        pa.field("canonical_url", pa.string()),
+        pa.field("first_created_utc", pa.int64()),
+    ]
+)
+
+
+def document_id(canonical_url: str) -> str:
+    """Stable document id: the first 16 hex digits of sha1(canonical URL)."""
+    import hashlib
+
+    return hashlib.sha1(canonical_url.encode("utf-8")).hexdigest()[:16]
