@@ -1,0 +1,57 @@
+"""`webtext run`: every stage in order, each skipping finished work, then ledger and report.
+
+Kill it at any moment and run it again: stages resume from their per-shard outputs, and the
+final shards are byte-identical to an uninterrupted run's. A finished run does no work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from typing import Any
+
+from pipelines._ray import ray_session
+from webtext.config import Config
+from webtext.io import StageMarker
+from webtext.paths import RunPaths
+from webtext.report.ledger import build_ledger
+from webtext.report.run_report import build_report, funnel_table, write_stats
+
+log = logging.getLogger("webtext.run")
+
+CORPUS_STAGES = ["harvest", "crawl", "clean", "dedup", "tokenize"]
+
+
+def stages_of(cfg: Config) -> list[str]:
+    return CORPUS_STAGES + (["train"] if cfg.train is not None else [])
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    paths = RunPaths.of(cfg.run_dir)
+    marker = StageMarker(cfg.run_dir, "run")
+    fingerprint = cfg.fingerprint(*Config.model_fields)
+    if marker.is_done(fingerprint):
+        stats = (marker.read() or {}).get("stats", {})
+        log.info("run in %s is already complete: nothing to do", paths.root)
+        print(funnel_table(stats.get("funnel", {})), end="")
+        print(f"report: {paths.report}")
+        return stats
+
+    stage_stats: dict[str, Any] = {}
+    with ray_session(cfg.ray):
+        for stage in stages_of(cfg):
+            start = time.monotonic()
+            log.info("stage %s: starting", stage)
+            module = importlib.import_module(f"pipelines.{stage}")
+            stage_stats[stage] = module.run(cfg)
+            log.info("stage %s: finished in %.1fs", stage, time.monotonic() - start)
+
+    fates = build_ledger(cfg.run_dir)
+    stats = write_stats(cfg.run_dir, stage_stats, fates)
+    if cfg.report.enabled:
+        build_report(cfg.run_dir, stats, top=cfg.report.top_domains)
+    marker.mark_done(fingerprint, stats)
+    print(funnel_table(stats["funnel"]), end="")
+    print(f"report: {paths.report}")
+    return stats

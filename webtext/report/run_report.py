@@ -1,0 +1,232 @@
+"""The run's funnel (`stats.json`), its terminal summary, and `report.html`.
+
+Everything is computed from the files the stages wrote, so the report tells what is on disk,
+not what a stage believed it did.
+"""
+
+from __future__ import annotations
+
+import collections
+import html
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from webtext.io import read_json, write_json_atomic, write_text_atomic
+from webtext.paths import RunPaths
+from webtext.report import svg
+
+FUNNEL_KEYS = [
+    ("submissions_read", "submissions read"),
+    ("links_kept", "links kept"),
+    ("pages_fetched", "pages fetched"),
+    ("pages_extracted", "pages extracted"),
+    ("documents_after_clean", "kept after clean"),
+    ("documents_after_dedup", "kept after dedup"),
+    ("tokens", "tokens"),
+]
+
+
+def _rows(files: list[Path]) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def _column(files: list[Path], name: str) -> list[Any]:
+    out: list[Any] = []
+    for f in files:
+        if name in pq.ParquetFile(f).schema_arrow.names:
+            out.extend(pq.read_table(f, columns=[name])[name].to_pylist())
+    return out
+
+
+def _submissions_read(links_stats: dict[str, Any]) -> int | None:
+    for key in ("submissions_read", "records_read", "read", "records"):
+        value = links_stats.get(key)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def compute_funnel(run_dir: str | Path) -> dict[str, Any]:
+    paths = RunPaths.of(run_dir)
+    links_stats = read_json(paths.links_stats, {}) or {}
+    page_files = sorted(paths.pages.glob("part-*.parquet"))
+    statuses = collections.Counter(_column(page_files, "fetch_status"))
+    index = read_json(paths.shards_index, {}) or {}
+    tokens = _index_tokens(index)
+    return {
+        "submissions_read": _submissions_read(links_stats),
+        "links_kept": _rows(sorted(paths.links.glob("part-*.parquet"))),
+        "pages_attempted": sum(statuses.values()),
+        "pages_fetched": statuses.get("ok", 0) + statuses.get("extract_empty", 0),
+        "pages_extracted": statuses.get("ok", 0),
+        "documents_after_clean": _rows(sorted(paths.cleaned.glob("part-*.parquet"))),
+        "documents_after_dedup": _rows(sorted(paths.documents.glob("part-*.parquet"))),
+        "tokens": tokens.get("total"),
+        "tokens_train": tokens.get("train"),
+        "tokens_val": tokens.get("val"),
+        "fetch_status": dict(sorted(statuses.items())),
+    }
+
+
+def _index_tokens(index: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for shard in index.get("shards", []):
+        split = shard.get("split", "train")
+        out[split] = out.get(split, 0) + int(shard.get("tokens", 0))
+    if out:
+        out["total"] = sum(out.values())
+    return out
+
+
+def write_stats(run_dir: str | Path, stage_stats: dict[str, Any], fates: dict[str, int]) -> dict:
+    paths = RunPaths.of(run_dir)
+    funnel = compute_funnel(run_dir)
+    stats = {"funnel": funnel, "ledger_fates": fates, "stages": stage_stats,
+             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    write_json_atomic(paths.stats, stats)
+    return stats
+
+
+def funnel_table(funnel: dict[str, Any]) -> str:
+    """The end-of-run summary printed on the terminal."""
+    lines = ["", "  stage                  count      of previous"]
+    previous = None
+    for key, label in FUNNEL_KEYS:
+        value = funnel.get(key)
+        share = ""
+        if key != "tokens" and isinstance(value, int) and previous:
+            share = f"{100 * value / previous:6.1f}%"
+        lines.append(f"  {label:<20} {value if value is not None else '-':>9}   {share}")
+        if key != "tokens" and isinstance(value, int):
+            previous = value
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- report
+def _log_bins(values: list[int], n: int = 16) -> list[tuple[str, float]]:
+    values = [v for v in values if v > 0]
+    if not values:
+        return []
+    lo, hi = math.log10(min(values)), math.log10(max(values)) + 1e-9
+    width = (hi - lo) / n or 1
+    counts = [0] * n
+    for v in values:
+        counts[min(int((math.log10(v) - lo) / width), n - 1)] += 1
+    return [(f"{10 ** (lo + i * width):,.0f}", c) for i, c in enumerate(counts)]
+
+
+def _language_mix(paths: RunPaths) -> list[tuple[str, float]]:
+    langs = collections.Counter(_column(sorted(paths.cleaned.glob("part-*.parquet")), "lang"))
+    for f in sorted(paths.cleaned.glob("dropped-*.parquet")):
+        t = pq.read_table(f, columns=["reason", "detail"])
+        for reason, detail in zip(t["reason"].to_pylist(), t["detail"].to_pylist(), strict=True):
+            if reason == "clean:language" and detail:
+                langs[str(detail).split()[0].strip(",:;()")] += 1
+    return langs.most_common(15)
+
+
+def build_report(run_dir: str | Path, stats: dict[str, Any], top: int = 20) -> Path:
+    paths = RunPaths.of(run_dir)
+    funnel = stats["funnel"]
+    sections: list[tuple[str, str]] = []
+
+    sections.append(("Funnel", svg.hbar(
+        [(label, funnel.get(key) or 0) for key, label in FUNNEL_KEYS if key != "tokens"],
+        title="documents through the pipeline")))  # fmt: skip
+
+    page_files = sorted(paths.pages.glob("part-*.parquet"))
+    status_counts = funnel.get("fetch_status", {})
+    per_domain: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for f in page_files:
+        t = pq.read_table(f, columns=["domain", "fetch_status"])
+        for d, s in zip(t["domain"].to_pylist(), t["fetch_status"].to_pylist(), strict=True):
+            per_domain[d or "?"][s] += 1
+    top_domains = sorted(per_domain.items(), key=lambda kv: -sum(kv[1].values()))[:top]
+    sections.append(("Fetch outcomes",
+        svg.hbar(sorted(status_counts.items(), key=lambda kv: -kv[1]), title="all pages")
+        + svg.stacked_hbar([(d, dict(c)) for d, c in top_domains], title=f"top {top} domains")))  # fmt: skip
+
+    doc_files = sorted(paths.documents.glob("part-*.parquet"))
+    lengths: list[int] = []
+    for f in doc_files:
+        lengths += pc.utf8_length(pq.read_table(f, columns=["text"])["text"]).to_pylist()
+    sections.append(("Document length",
+        svg.histogram(_log_bins(lengths), title="characters per kept document (log bins)")))  # fmt: skip
+    sections.append(("Language mix", svg.hbar(_language_mix(paths), title="detected languages")))
+
+    sizes = collections.Counter(_column(doc_files, "cluster_size"))
+    sections.append(("Duplicate clusters", svg.histogram(
+        [(str(k), v) for k, v in sorted(sizes.items())], title="URLs per kept document")))  # fmt: skip
+
+    domains = collections.Counter(_column(doc_files, "domain")).most_common(top)
+    subs = collections.Counter(s for row in _column(doc_files, "subreddits") for s in row or [])
+    sections.append(("Kept corpus", svg.hbar(domains, title=f"top {top} domains")
+                     + svg.hbar(subs.most_common(top), title=f"top {top} subreddits")))  # fmt: skip
+
+    index = read_json(paths.shards_index, {}) or {}
+    shard_rows = [(s.get("file"), s.get("split"), s.get("rows"), s.get("tokens"))
+                  for s in index.get("shards", [])]  # fmt: skip
+    sections.append(("Tokens", svg.hbar(sorted(_index_tokens(index).items()), title="GPT-2 tokens")
+                     + svg.table(["shard", "split", "rows", "tokens"], shard_rows)))  # fmt: skip
+
+    fates = stats.get("ledger_fates", {})
+    sections.append(("Ledger", svg.hbar(sorted(fates.items(), key=lambda kv: -kv[1]),
+                                        title="fate of every harvested URL")))  # fmt: skip
+
+    overlap = _overlap_section(paths)
+    if overlap:
+        sections.append(("Train/test overlap", overlap))
+    sections.append(
+        ("stats.json", f"<pre>{html.escape(json.dumps(stats, indent=2, default=str))}</pre>")
+    )
+
+    page = _page(str(paths.root), sections)
+    write_text_atomic(paths.report, page)
+    return paths.report
+
+
+def _overlap_section(paths: RunPaths) -> str | None:
+    if not (paths.overlap / "overlap.json").exists():
+        return None
+    try:
+        from webtext.overlap import report_section
+    except ImportError:
+        return None
+    return report_section(paths.root)
+
+
+def _page(title: str, sections: list[tuple[str, str]]) -> str:
+    nav = " · ".join(
+        f'<a href="#s{i}">{html.escape(name)}</a>' for i, (name, _) in enumerate(sections)
+    )
+    body = "\n".join(
+        f'<section id="s{i}"><h2>{html.escape(name)}</h2>{content}</section>'
+        for i, (name, content) in enumerate(sections)
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>webtext run report: {html.escape(title)}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 980px; color: #222; }}
+h1 {{ font-size: 1.5em; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom: .2em; }}
+svg.chart {{ display: block; margin: .5em 0 1.5em; font-size: 12px; }}
+svg .title {{ font-weight: 600; }} svg .tick {{ font-size: 10px; fill: #555; }}
+table {{ border-collapse: collapse; margin: .5em 0; }}
+td, th {{ border: 1px solid #ddd; padding: 2px 8px; text-align: right; }}
+pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }}
+.empty {{ color: #888; }}
+</style></head>
+<body>
+<h1>webtext run report</h1>
+<p>run: <code>{html.escape(title)}</code> · generated {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}</p>
+<nav>{nav}</nav>
+{body}
+</body></html>
+"""
