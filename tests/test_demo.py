@@ -1,0 +1,189 @@
+"""End to end through the real CLI: the offline demo, rerun, kill -9 and resume, a two-node
+Ray cluster on 127.0.0.1, and the report rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+BIN = Path(sys.executable).parent
+WEBTEXT = str(BIN / "webtext")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.2", 0))
+        return sock.getsockname()[1]
+
+
+PORT = _free_port()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    return env
+
+
+def _demo(run_dir: Path, *extra: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    cmd = [WEBTEXT, "demo", "--run-dir", str(run_dir), "--port", str(PORT), "--num-cpus", "2"]
+    proc = subprocess.run(
+        [*cmd, *extra], capture_output=True, text=True, env=_env(), timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
+
+
+def _index_bytes(run_dir: Path) -> bytes:
+    return (run_dir / "shards" / "index.json").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, float]:
+    run_dir = tmp_path_factory.mktemp("demo") / "run"
+    start = time.monotonic()
+    proc = _demo(run_dir, "--train-steps", "12")
+    return run_dir, proc, time.monotonic() - start
+
+
+def test_demo_outputs_layout_and_funnel(demo_run):
+    run_dir, proc, seconds = demo_run
+    for name in ("links", "pages", "documents", "shards", "ledger"):
+        assert (run_dir / name).is_dir(), name
+    assert (run_dir / "stats.json").is_file() and (run_dir / "report.html").is_file()
+    funnel = json.loads((run_dir / "stats.json").read_text())["funnel"]
+    # golden funnel of the deterministic mini-web (see webtext/demo/miniweb.py)
+    assert funnel["submissions_read"] == GOLDEN["submissions_read"]
+    assert funnel["links_kept"] == GOLDEN["links_kept"]
+    assert funnel["pages_extracted"] == GOLDEN["pages_extracted"]
+    assert funnel["documents_after_clean"] == GOLDEN["documents_after_clean"]
+    assert funnel["documents_after_dedup"] == GOLDEN["documents_after_dedup"]
+    assert funnel["tokens"] > 50_000
+    assert "kept after dedup" in proc.stdout and "report:" in proc.stdout
+    log = [json.loads(line) for line in (run_dir / "train" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] >= 11 and "val_loss" in log[-1]
+
+
+GOLDEN = {
+    "submissions_read": None,
+    "links_kept": None,
+    "pages_extracted": None,
+    "documents_after_clean": None,
+    "documents_after_dedup": None,
+}
+
+
+def test_ledger_records_every_decision(demo_run):
+    run_dir, _, _ = demo_run
+    ledger = pq.read_table(run_dir / "ledger").to_pylist()
+    links = pq.read_table(run_dir / "links").num_rows
+    assert len(ledger) == links
+    fates = {row["fate"] for row in ledger}
+    expected = {
+        "kept",
+        "crawl:robots_disallowed",
+        "crawl:not_html",
+        "crawl:http_error",
+        "crawl:connection_error",
+        "clean:language",
+        "clean:botwall",
+        "dedup:exact_duplicate",
+        "dedup:near_duplicate",
+    }
+    assert expected <= fates, expected - fates
+    kept_ids = {r["document_id"] for r in ledger if r["fate"] == "kept"}
+    for row in ledger:
+        if row["fate"].startswith("dedup:"):
+            assert row["merged_into"] in kept_ids
+
+
+def test_rerun_of_finished_run_does_no_work(demo_run):
+    run_dir, _, _ = demo_run
+    before = _index_bytes(run_dir)
+    start = time.monotonic()
+    proc = _demo(run_dir, "--train-steps", "12")
+    assert time.monotonic() - start < 30
+    assert "already complete" in proc.stderr + proc.stdout
+    assert _index_bytes(run_dir) == before
+
+
+def test_kill_minus_9_and_resume_gives_identical_index(demo_run, tmp_path):
+    run_dir, _, _ = demo_run
+    resumed = tmp_path / "resumed"
+    cmd = [WEBTEXT, "demo", "--run-dir", str(resumed), "--port", str(PORT), "--num-cpus", "2",
+           "--train-steps", "12"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=_env(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list((resumed / "pages").glob("part-*.parquet")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (resumed / "shards" / "index.json").exists()
+    _demo(resumed, "--train-steps", "12")
+    assert _index_bytes(resumed) == _index_bytes(run_dir)
+
+
+def test_two_node_ray_cluster_same_outputs(demo_run, tmp_path):
+    run_dir, _, _ = demo_run
+    ray = str(BIN / "ray")
+    port = _free_port()
+    env = _env()
+    temp = tmp_path / "raytmp"
+    head = [ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
+            "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]  # fmt: skip
+    worker = [ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
+              "--node-ip-address=127.0.0.1", "--disable-usage-stats"]  # fmt: skip
+    try:
+        subprocess.run(head, check=True, env=env, capture_output=True, timeout=120)
+        subprocess.run(worker, check=True, env=env, capture_output=True, timeout=120)
+        status = subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"],
+                                env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert status.stdout.count("node_") >= 2 or "2.0 CPU" in status.stdout, status.stdout
+        cluster_run = tmp_path / "cluster"
+        cmd = [WEBTEXT, "demo", "--run-dir", str(cluster_run), "--port", str(PORT),
+               "--ray-address", f"127.0.0.1:{port}", "--no-train"]  # fmt: skip
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+        assert proc.returncode == 0, proc.stderr[-5000:]
+        assert _index_bytes(cluster_run) == _index_bytes(run_dir)
+        for name in ("links", "documents"):
+            assert pq.read_table(cluster_run / name).equals(pq.read_table(run_dir / name))
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_report_renders_in_chromium_without_console_errors(demo_run, tmp_path):
+    run_dir, _, _ = demo_run
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "report.png"
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+           "--v=0", "--window-size=1000,3000", f"--screenshot={shot}",
+           (run_dir / "report.html").resolve().as_uri()]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    html = (run_dir / "report.html").read_text()
+    assert html.count("<svg") >= 8 and "<script" not in html
+    for title in ("Funnel", "Fetch outcomes", "Document length", "Language mix",
+                  "Duplicate clusters", "Kept corpus", "Tokens"):  # fmt: skip
+        assert f"<h2>{title}</h2>" in html, title
