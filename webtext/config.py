@@ -46,6 +46,9 @@ class RedditApiSource(Section):
     query: str | None = Field(None, description="search query, required for listing=search")
     oauth_url: str | None = Field(None, description="override praw's oauth_url (tests, mirrors)")
     reddit_url: str | None = Field(None, description="override praw's reddit_url")
+    search_sort: Literal["relevance", "hot", "top", "new", "comments"] = Field(
+        "relevance", description="result order for listing=search"
+    )
 
 
 class SourceConfig(Section):
@@ -54,6 +57,9 @@ class SourceConfig(Section):
     )
     reddit_api: RedditApiSource | None = None
     strict: bool = Field(False, description="malformed input is an error instead of a count")
+    malformed_sample: int = Field(
+        20, ge=0, description="malformed lines kept as 'file:line: reason' per source in stats"
+    )
 
 
 # ------------------------------------------------------------------------ harvest
@@ -138,6 +144,9 @@ class FetchConfig(Section):
     backoff_base: float = Field(0.5, ge=0)
     backoff_max: float = Field(30.0, ge=0)
     max_retry_after: float = Field(120.0, ge=0, description="longest Retry-After honoured")
+    max_crawl_delay: float = Field(
+        30.0, ge=0, description="longest robots.txt Crawl-delay honoured (longer: capped)"
+    )
     max_bytes: int = Field(5_000_000, ge=1024, description="body cap, read and decompressed")
     max_redirects: int = Field(5, ge=0)
     allow_networks: list[str] = Field(
@@ -160,25 +169,52 @@ class FetchConfig(Section):
 
 # ------------------------------------------------------------------------ extract
 class ExtractConfig(Section):
-    extractor: Literal["trafilatura", "newspaper", "ensemble"] = "ensemble"
+    extractor: Literal["trafilatura", "newspaper", "ensemble"] = Field(
+        "ensemble",
+        description="ensemble: trafilatura recall-mode paragraphs confirmed by a second extractor",
+    )
     timeout: float = Field(20.0, gt=0, description="seconds per page before it is abandoned")
     min_chars: int = Field(1, ge=0, description="shorter text counts as extract_empty")
+    isolation: Literal["process", "inline"] = Field(
+        "process", description="process: a killable worker subprocess; inline: no time limit"
+    )
+    ensemble_voters: list[Literal["readability", "trafilatura_precision", "newspaper"]] = Field(
+        default_factory=lambda: ["readability", "trafilatura_precision"],
+        min_length=1,
+        description="extractors that confirm ensemble paragraphs, consulted lazily in order",
+    )
+    worker_max_pages: int = Field(5000, ge=1, description="pages before a worker is recycled")
+    worker_memory_mb: int = Field(4096, ge=0, description="address-space cap per worker (0: none)")
 
 
 # -------------------------------------------------------------------------- clean
 class CleanConfig(Section):
     languages: list[str] = Field(default_factory=lambda: ["en"])
     min_language_prob: float = Field(0.9, ge=0, le=1)
-    language_sample_chars: int = Field(2000, ge=100)
+    language_sample_chars: int = Field(
+        2000, ge=100, description="langdetect reads at most this many chars (3 chunks)"
+    )
+    language_seed: int = Field(0, description="langdetect seed: same page, same language")
     min_tokens: int = Field(128, ge=0, description="OpenWebText dropped < 128 GPT-2 tokens")
     max_chars: int = Field(1_000_000, ge=1)
     min_alpha_ratio: float = Field(0.6, ge=0, le=1)
     min_mean_word_length: float = Field(3.0, ge=0)
     max_mean_word_length: float = Field(10.0, ge=0)
-    max_repeated_line_fraction: float = Field(0.3, ge=0, le=1)
-    max_repeated_ngram_fraction: float = Field(0.2, ge=0, le=1)
+    max_repeated_line_fraction: float = Field(
+        0.7, ge=0, le=1, description="chars in copies of earlier lines (Gopher: 0.2)"
+    )
+    max_repeated_ngram_fraction: float = Field(
+        0.8, ge=0, le=1, description="chars in copies of earlier word n-grams"
+    )
+    repeated_ngram_size: int = Field(10, ge=1, description="word n-gram size of that filter")
     max_boilerplate_line_fraction: float = Field(0.4, ge=0, le=1)
     botwall: bool = Field(True, description="drop bot walls, soft 404s, consent and login walls")
+    botwall_max_fraction: float = Field(
+        0.3, gt=0, le=1, description="share of the text in wall-phrase sentences that drops"
+    )
+    botwall_title_max_words: int = Field(
+        300, ge=0, description="a wall title ('Page not found') drops pages shorter than this"
+    )
     wikipedia_mirrors: list[str] = Field(default_factory=list, description="extra mirror hosts")
     wikipedia_text: str | None = Field(None, description="Wikipedia text file for content match")
     wikipedia_overlap: float = Field(0.5, gt=0, le=1, description="8-gram overlap to drop")
@@ -197,13 +233,26 @@ class DedupConfig(Section):
     execution: Literal["auto", "local", "ray"] = "auto"
     ray_min_documents: int = Field(200_000, ge=0, description="auto switches to ray above this")
     num_buckets: int = Field(16, ge=1, description="hash partitions of band buckets on ray")
+    scheme: Literal["affine32", "legacy"] = Field(
+        "affine32", description="datasketch MinHash scheme: affine32 (>= 2.0) or legacy (< 2.0)"
+    )
+    false_negative_weight: float = Field(
+        0.8, gt=0, lt=1, description="weight of missed pairs when choosing bands x rows"
+    )
+    batch_size: int = Field(1024, ge=1, description="documents per signature batch")
 
 
 # ----------------------------------------------------------------------- tokenize
 class TokenizeConfig(Section):
-    shard_tokens: int = Field(100_000_000, ge=1024, description="tokens per shard file")
+    shard_tokens: int = Field(
+        100_000_000, ge=1024, lt=2**31, description="max tokens per shard file (int32 offsets)"
+    )
     val_fraction: float = Field(0.0005, ge=0, lt=1)
     num_threads: int = Field(2, ge=1, description="tiktoken threads inside a task")
+    batch_size: int = Field(1024, ge=1, description="documents encoded per batch in a task")
+    keep_intermediate: bool = Field(
+        False, description="keep _work/tokenize/ (per-input token files) after success"
+    )
 
 
 # -------------------------------------------------------------------------- train
@@ -226,6 +275,7 @@ class TrainConfig(Section):
     eval_batches: int = Field(20, ge=1)
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(500, ge=1)
+    keep_checkpoints: int = Field(2, ge=0, description="newest checkpoints kept (0: all)")
     compile: bool = False
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -236,6 +286,12 @@ class TrainConfig(Section):
 class OverlapConfig(Section):
     ngram: int = Field(8, ge=1)
     false_positive_rate: float = Field(1e-8, gt=0, lt=1)
+    partition_bytes: int = Field(
+        512 * 2**20, ge=2**20, description="Bloom partitions: max 8-byte hashes one task holds"
+    )
+    cache_dir: str | None = Field(
+        None, description="Bloom filters of reference files (default ~/.cache/webtext/overlap)"
+    )
 
 
 # ------------------------------------------------------------------------- report

@@ -1,4 +1,4 @@
-"""The filter interface of the clean stage.
+"""The filter interface of the clean stage, and the chain that runs filters in order.
 
 A filter looks at one page (a dict row of pages/ plus annotations earlier filters added) and
 either keeps it (returns None) or drops it with a short detail string. Its `name` is the
@@ -9,9 +9,13 @@ filter object stays cheap to pickle to Ray tasks.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 Page = dict[str, Any]
+REASON_PREFIX = "clean:"
 
 
 class Filter:
@@ -23,3 +27,66 @@ class Filter:
     def check(self, page: Page) -> str | None:
         """None to keep the page, else a human-readable detail of why it is dropped."""
         raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()) if k[0] != "_")
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one page: kept when `reason` is None, else `clean:<filter name>`."""
+
+    reason: str | None = None
+    detail: str = ""
+
+    @property
+    def kept(self) -> bool:
+        return self.reason is None
+
+
+class FilterChain:
+    """Filters applied in order (cheap first); the first that drops a page decides its reason.
+
+    The chain counts pages seen, kept and dropped per reason, so a worker reports its own
+    statistics (one chain per task: nothing is counted twice across workers).
+    """
+
+    def __init__(self, filters: Sequence[Filter]):
+        names = [f.name for f in filters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"two filters share the reason name(s) {duplicates}")
+        self.filters = list(filters)
+        self.seen = 0
+        self.dropped: Counter[str] = Counter()
+        self._ready = False
+
+    def setup(self) -> None:
+        if not self._ready:
+            for f in self.filters:
+                f.setup()
+            self._ready = True
+
+    def check(self, page: Page) -> Decision:
+        self.setup()
+        self.seen += 1
+        for f in self.filters:
+            detail = f.check(page)
+            if detail is not None:
+                reason = REASON_PREFIX + f.name
+                self.dropped[reason] += 1
+                return Decision(reason, detail)
+        return Decision()
+
+    @property
+    def kept(self) -> int:
+        return self.seen - sum(self.dropped.values())
+
+    def reset_counts(self) -> None:
+        self.seen = 0
+        self.dropped.clear()
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.filters]

@@ -1,0 +1,100 @@
+"""`webtext clean`: pages/ -> cleaned/ (language and quality filtered pages, with reasons).
+
+Only pages that crawl fetched and extracted (`fetch_status == "ok"`) are judged; the others
+already carry their crawl status in the ledger. One Ray task per pages file; each writes
+`cleaned/dropped-N.parquet` then `cleaned/part-N.parquet` (the latter last, holding the
+config fingerprint), so a rerun skips finished shards and redoes stale ones.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipelines._ray import map_shards, ray_session
+from webtext.clean.stage import clean_shard
+from webtext.config import Config
+from webtext.io import StageMarker, clean_temp_files, shard_name
+from webtext.paths import RunPaths
+from webtext.progress import log
+
+STAGE = "clean"
+FINGERPRINT_SECTIONS = ("clean", "overlap")
+_PART = re.compile(r"part-(\d+)\.parquet")
+
+
+def shard_items(paths: RunPaths) -> list[tuple[str, str, str]]:
+    """(pages file, kept output, dropped output) for every pages/part-N.parquet, by N."""
+    if not paths.pages.is_dir():
+        raise FileNotFoundError(f"{paths.pages} does not exist: run `webtext crawl` first")
+    items = []
+    for path in sorted(paths.pages.glob("part-*.parquet")):
+        match = _PART.fullmatch(path.name)
+        if match is None:
+            continue
+        index = int(match.group(1))
+        kept = paths.cleaned / shard_name(index)
+        dropped = paths.cleaned / shard_name(index, prefix="dropped")
+        items.append((str(path), str(kept), str(dropped)))
+    return items
+
+
+def summarise(results: list[dict[str, Any]], wall_seconds: float) -> dict[str, Any]:
+    dropped: Counter[str] = Counter()
+    for r in results:
+        dropped.update(r["dropped"])
+    processed = [r for r in results if not r["skipped"]]
+    docs = sum(r["candidates"] for r in processed)
+    task_seconds = sum(r["seconds"] for r in processed)
+    return {
+        "shards": len(results),
+        "shards_skipped": len(results) - len(processed),
+        "pages": sum(r["pages"] for r in results),
+        "candidates": sum(r["candidates"] for r in results),
+        "kept": sum(r["kept"] for r in results),
+        "dropped": sum(dropped.values()),
+        "dropped_by_reason": dict(sorted(dropped.items())),
+        "docs_per_s": round(docs / wall_seconds, 1) if docs and wall_seconds > 0 else None,
+        "docs_per_s_per_task": round(docs / task_seconds, 1) if docs and task_seconds else None,
+        "wall_seconds": round(wall_seconds, 2),
+    }
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    paths = RunPaths.of(cfg.run_dir)
+    fingerprint = cfg.fingerprint(*FINGERPRINT_SECTIONS)
+    marker = StageMarker(cfg.run_dir, STAGE)
+    if marker.is_done(fingerprint):
+        log.info("clean: already done (%s)", marker.path)
+        return (marker.read() or {}).get("stats", {})
+    items = shard_items(paths)
+    Path(paths.cleaned).mkdir(parents=True, exist_ok=True)
+    clean_temp_files(paths.cleaned)
+    start = time.perf_counter()
+    with ray_session(cfg.ray):
+        results = map_shards(
+            clean_shard,
+            items,
+            desc="clean",
+            clean=cfg.clean,
+            overlap=cfg.overlap,
+            fingerprint=fingerprint,
+        )
+    stats = summarise(results, time.perf_counter() - start)
+    marker.mark_done(fingerprint, stats)
+    reasons = ", ".join(
+        f"{k.removeprefix('clean:')} {v}" for k, v in stats["dropped_by_reason"].items()
+    )
+    log.info(
+        "clean: %d shards, %d candidate pages: kept %d, dropped %d (%s); %s docs/s",
+        stats["shards"],
+        stats["candidates"],
+        stats["kept"],
+        stats["dropped"],
+        reasons or "none",
+        stats["docs_per_s"],
+    )
+    return stats

@@ -1,0 +1,264 @@
+"""`webtext crawl`: links/ -> pages/ (one row per URL attempted) + warc/ (raw capture).
+
+One Ray task per links shard (`map_shards`). Inside a task a `Crawler` keeps up to
+`fetch.concurrency` requests in flight (politely per host) while the task's main thread
+runs extraction on the pages as they arrive.
+
+Resume: the shard's URLs are processed in fixed chunks of `fetch.checkpoint_every`; each
+finished chunk leaves `warc/part-NNNNN-CCCCC.warc.gz` and then
+`_work/crawl/part-NNNNN-eE/chunk-CCCCC.parquet` (both atomic), so a killed task restarts
+at the first missing chunk and refetches nothing it stored. The final
+`pages/part-NNNNN.parquet` is the chunks' rows sorted by canonical_url: the same rows in
+the same order wherever the task was killed, and a Ray retry overwrites, never duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines._ray import map_shards, ray_session
+from webtext.config import Config, ConfigError
+from webtext.io import (
+    StageMarker,
+    clean_temp_files,
+    shard_name,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+from webtext.paths import RunPaths
+from webtext.progress import log
+from webtext.schemas import FETCH_STATUSES, LINKS_SCHEMA, PAGES_SCHEMA, PROVENANCE_FIELDS
+
+STAGE = "crawl"
+_PART = re.compile(r"^part-(\d+)\.parquet$")
+PROVENANCE = [f.name for f in PROVENANCE_FIELDS]
+
+
+def fingerprint(cfg: Config) -> str:
+    return cfg.fingerprint("fetch", "extract")
+
+
+def links_files(paths: RunPaths) -> list[tuple[int, Path]]:
+    if not paths.links.is_dir():
+        raise ConfigError(f"no links at {paths.links}: run `webtext harvest` first")
+    found = []
+    for path in sorted(paths.links.iterdir()):
+        match = _PART.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return found
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    paths = RunPaths.of(cfg.run_dir)
+    marker = StageMarker(cfg.run_dir, STAGE)
+    fp = fingerprint(cfg)
+    if marker.is_done(fp):
+        log.info("crawl: already done (fingerprint %s)", fp)
+        return (marker.read() or {}).get("stats", {})
+    shards = links_files(paths)
+    todo = [(i, str(p)) for i, p in shards if not (paths.pages / shard_name(i)).exists()]
+    log.info("crawl: %d link shards, %d to crawl", len(shards), len(todo))
+    results: list[dict[str, Any]] = []
+    if todo:
+        with ray_session(cfg.ray):
+            results = map_shards(crawl_shard, todo, desc="crawl", cfg=cfg)
+    stats = collect_stats(paths)
+    write_json_atomic(paths.pages / "stats.json", stats)
+    flat = {
+        "shards": len(shards),
+        "shards_crawled": len(todo),
+        "urls": stats["total"],
+        "fetched_now": sum(r["fetched"] for r in results),
+        "requests_now": sum(r["requests"] for r in results),
+        **{f"status.{k}": v for k, v in stats["by_status"].items()},
+    }
+    marker.mark_done(fp, flat)
+    log.info(
+        "crawl: %d URLs, %d ok, %d fetched in this run",
+        flat["urls"],
+        stats["by_status"].get("ok", 0),
+        flat["fetched_now"],
+    )
+    return flat
+
+
+# ---------------------------------------------------------------- one shard (task)
+def crawl_shard(item: tuple[int, str], cfg: Config) -> dict[str, Any]:
+    """Crawl one links shard into pages/part-N.parquet and warc/part-N-*.warc.gz."""
+    index, links_path = item
+    paths = RunPaths.of(cfg.run_dir)
+    out = paths.pages / shard_name(index)
+    if out.exists():  # a retried task whose first attempt finished
+        return {"shard": index, "fetched": 0, "requests": 0}
+    links = read_links(links_path)
+    order = interleave_hosts(links.column("url").to_pylist(), links.column("canonical_url"))
+    size = cfg.fetch.checkpoint_every
+    work = paths.work / STAGE / f"part-{index:05d}-e{size}"
+    chunks = [order[i : i + size] for i in range(0, len(order), size)]
+    clean_temp_files(work)
+    _drop_orphan_warcs(paths.warc, index, work)
+    fetched = requests = 0
+    todo = [c for c in range(len(chunks)) if not _chunk_path(work, c).exists()]
+    if todo:
+        from webtext.extract import Extractor
+        from webtext.fetch import Crawler, Fetcher
+
+        with Fetcher(cfg.fetch) as fetcher, Extractor(cfg.extract) as extractor:
+            crawler = Crawler(fetcher, cfg.fetch, seed=index)
+            for c in todo:
+                rows = chunks[c]
+                warc_path = paths.warc / shard_name(index, f"-{c:05d}.warc.gz")
+                table = crawl_chunk(crawler, extractor, links, rows, warc_path, cfg)
+                write_parquet_atomic(_chunk_path(work, c), table)
+                fetched += len(rows)
+            requests = fetcher.requests_made
+    parts = [pq.read_table(_chunk_path(work, c)) for c in range(len(chunks))]
+    table = pa.concat_tables(parts) if parts else PAGES_SCHEMA.empty_table()
+    table = table.sort_by([("canonical_url", "ascending"), ("url", "ascending")])
+    write_parquet_atomic(out, table.cast(PAGES_SCHEMA))
+    shutil.rmtree(work, ignore_errors=True)
+    return {"shard": index, "fetched": fetched, "requests": requests}
+
+
+def read_links(path: str | Path) -> pa.Table:
+    table = pq.read_table(path)
+    missing = [n for n in LINKS_SCHEMA.names if n not in table.column_names]
+    if missing:
+        raise ConfigError(f"{path}: links file lacks columns {missing}")
+    return table.select(LINKS_SCHEMA.names).cast(LINKS_SCHEMA)
+
+
+def interleave_hosts(urls: list[str], canonical: pa.ChunkedArray) -> list[int]:
+    """Row indices ordered round-robin over hosts (each host's URLs by canonical_url).
+
+    Deterministic, and each checkpoint chunk spans many hosts, so per-host delays overlap
+    inside a chunk instead of one host's queue filling a whole chunk.
+    """
+    keys = canonical.to_pylist()
+    by_host: dict[str, list[int]] = defaultdict(list)
+    for i in sorted(range(len(urls)), key=lambda i: (keys[i] or "", urls[i] or "")):
+        by_host[(urlsplit(urls[i] or "").hostname or "").lower()].append(i)
+    hosts = sorted(by_host)
+    order: list[int] = []
+    depth = 0
+    while len(order) < len(urls):
+        for host in hosts:
+            if depth < len(by_host[host]):
+                order.append(by_host[host][depth])
+        depth += 1
+    return order
+
+
+def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path, cfg) -> pa.Table:
+    from webtext.fetch import WarcChunkWriter
+
+    urls = links.column("url").to_pylist()
+    batch_urls = [urls[i] for i in rows]
+    records: list[dict[str, Any] | None] = [None] * len(rows)
+    writer = WarcChunkWriter(warc_path) if cfg.fetch.warc else None
+    try:
+        for pos, result in crawler.run(batch_urls):
+            if writer is not None:
+                for exchange in result.exchanges:
+                    writer.write(exchange)
+            records[pos] = page_record(result, extractor, cfg.extract.min_chars)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is not None:
+        writer.close()
+    table = links.take(pa.array(rows, pa.int64()))
+    columns: dict[str, Any] = {
+        "url": table.column("url"),
+        "canonical_url": table.column("canonical_url"),
+    }
+    for name in ("final_url", "fetch_status", "http_status", "content_type", "bytes"):
+        columns[name] = [r[name] for r in records]
+    for name in ("fetch_ms", "title", "text", "extractor"):
+        columns[name] = [r[name] for r in records]
+    for name in PROVENANCE:
+        columns[name] = table.column(name)
+    columns["error"] = [r["error"] for r in records]
+    return pa.table(columns, schema=PAGES_SCHEMA)
+
+
+def page_record(result, extractor, min_chars: int) -> dict[str, Any]:
+    record = {
+        "final_url": result.final_url,
+        "fetch_status": result.status,
+        "http_status": result.http_status,
+        "content_type": result.content_type,
+        "bytes": result.bytes,
+        "fetch_ms": result.fetch_ms,
+        "title": None,
+        "text": None,
+        "extractor": None,
+        "error": result.error,
+    }
+    if result.status == "ok":
+        record.update(extract_fields(extractor, result.html or "", result.final_url, min_chars))
+    return record
+
+
+def extract_fields(extractor, html: str, url: str, min_chars: int) -> dict[str, Any]:
+    """text/title/extractor/fetch_status/error of an HTML page: ok or extract_empty."""
+    res = extractor.extract(html, url)
+    text = (res.text or "").strip()
+    fields = {"title": res.title, "text": text, "extractor": res.extractor, "error": res.error}
+    if res.error is not None or len(text) < max(min_chars, 1):
+        fields["fetch_status"] = "extract_empty"
+        fields["error"] = res.error or f"extracted text shorter than {max(min_chars, 1)} chars"
+    else:
+        fields["fetch_status"] = "ok"
+    return fields
+
+
+def _chunk_path(work: Path, chunk: int) -> Path:
+    return work / f"chunk-{chunk:05d}.parquet"
+
+
+def _drop_orphan_warcs(warc_dir: Path, index: int, work: Path) -> None:
+    """A WARC chunk without its parquet chunk belongs to a killed attempt: refetched."""
+    if not warc_dir.is_dir():
+        return
+    prefix = f"part-{index:05d}-"
+    for tmp in warc_dir.glob(f".{prefix}*.tmp"):  # only this shard's: others run beside it
+        tmp.unlink(missing_ok=True)
+    for path in warc_dir.glob(f"{prefix}*.warc.gz"):
+        chunk = path.name[len(prefix) : -len(".warc.gz")]
+        if not chunk.isdigit() or not _chunk_path(work, int(chunk)).exists():
+            path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------ stats
+def collect_stats(paths: RunPaths) -> dict[str, Any]:
+    """Counts per fetch_status overall and per domain, from every pages/ file."""
+    by_status: Counter = Counter()
+    by_domain: dict[str, Counter] = defaultdict(Counter)
+    files = sorted(paths.pages.glob("part-*.parquet")) if paths.pages.is_dir() else []
+    for path in files:
+        table = pq.read_table(path, columns=["fetch_status", "domain"])
+        for status, domain in zip(
+            table.column("fetch_status").to_pylist(),
+            table.column("domain").to_pylist(),
+            strict=True,
+        ):
+            by_status[status] += 1
+            by_domain[domain or ""][status] += 1
+    ordered = {s: by_status[s] for s in FETCH_STATUSES if by_status[s]}
+    return {
+        "total": sum(by_status.values()),
+        "files": len(files),
+        "by_status": ordered,
+        "by_domain": {d: dict(sorted(c.items())) for d, c in sorted(by_domain.items())},
+    }

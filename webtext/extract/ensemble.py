@@ -1,0 +1,76 @@
+"""Paragraph voting between extractors.
+
+The base text is trafilatura in recall mode: it rarely misses article text, but it also
+keeps boilerplate it is unsure of (related-article lists, captions, share prompts, bylines).
+Each base paragraph is kept only if at least one other extractor (trafilatura in precision
+mode, readability, optionally newspaper) also returned it. Extractors built on different
+principles rarely agree on the same boilerplate, while they do agree on the article body,
+so the vote removes most of recall mode's noise and keeps its recall.
+
+General rules only, no per-site tuning:
+- "returned it" = at least half of the paragraph's word 4-grams occur in the voter's text
+  (a paragraph shorter than 4 words must occur in it as a whole word sequence);
+- voters that returned nothing abstain; with no voter left the base text stands;
+- an empty base falls back to the first voter with text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+_WORD = re.compile(r"\w+")
+SHINGLE = 4
+SUPPORT = 0.5
+
+
+def _shingles(tokens: Sequence[str]) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
+
+
+class _Voter:
+    __slots__ = ("shingles", "joined")
+
+    def __init__(self, tokens: list[str]):
+        self.shingles = _shingles(tokens)
+        self.joined = " " + " ".join(tokens) + " "
+
+    def supports(self, tokens: list[str]) -> bool:
+        if len(tokens) < SHINGLE:
+            return (" " + " ".join(tokens) + " ") in self.joined
+        grams = _shingles(tokens)
+        return len(grams & self.shingles) >= SUPPORT * len(grams)
+
+
+def vote(base: str, others: Sequence[str | Callable[[], str]]) -> str:
+    """Base paragraphs (lines) that at least one of `others` supports, in base order.
+
+    `others` are texts or zero-argument callables returning one; a callable runs only
+    when the voters before it left some paragraph unsupported (put the cheapest first),
+    so a clean page costs the base extraction plus one voter.
+    """
+    if not _WORD.search(base or ""):
+        for other in others:
+            text = other() if callable(other) else other
+            if text and _WORD.search(text):
+                return text.strip()
+        return ""
+    pending = [(line.strip(), _WORD.findall(line)) for line in base.splitlines()]
+    pending = [(line, tokens) for line, tokens in pending if tokens]
+    supported = [False] * len(pending)
+    open_idx = list(range(len(pending)))
+    voted = False
+    for other in others:
+        if not open_idx:
+            break
+        tokens = _WORD.findall((other() if callable(other) else other) or "")
+        if not tokens:
+            continue  # an empty voter abstains
+        voted = True
+        voter = _Voter(tokens)
+        for i in open_idx:
+            supported[i] = voter.supports(pending[i][1])
+        open_idx = [i for i in open_idx if not supported[i]]
+    if not voted:
+        return "\n".join(line for line, _ in pending)
+    return "\n".join(line for (line, _), ok in zip(pending, supported, strict=True) if ok)

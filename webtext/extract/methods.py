@@ -1,0 +1,156 @@
+"""The extraction methods themselves: plain functions `(html, url) -> (text, title)`.
+
+They run in whatever process calls them; `webtext.extract.worker` runs them in a killable
+child process. Heavy libraries are imported lazily, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Method = Callable[[str, str], tuple[str, "str | None"]]
+
+#: voters the ensemble may consult besides its trafilatura recall-mode base text
+VOTERS = ("trafilatura_precision", "readability", "newspaper")
+
+
+def _clean_title(value: str | None) -> str | None:
+    value = " ".join((value or "").split())
+    return value[:1000] or None
+
+
+def page_title(tree) -> str | None:
+    """og:title / twitter:title, else <title>, else the first <h1> of a parsed page."""
+    for xpath in (
+        './/meta[@property="og:title"]/@content',
+        './/meta[@name="twitter:title"]/@content',
+    ):
+        for value in tree.xpath(xpath):
+            if title := _clean_title(str(value)):
+                return title
+    for xpath in (".//head//title", ".//title", ".//h1"):
+        element = tree.find(xpath)
+        if element is not None and (title := _clean_title(element.text_content())):
+            return title
+    return None
+
+
+def load_tree(html: str):
+    """The lxml tree trafilatura would build (its encoding and repair rules), or None."""
+    from trafilatura.utils import load_html
+
+    return load_html(html)
+
+
+def _trafilatura_text(tree, url: str, **options) -> str:
+    import trafilatura
+
+    # trafilatura copies a tree it is given, so one parse serves several calls
+    return trafilatura.extract(tree, url=url or None, include_comments=False, **options) or ""
+
+
+def extract_trafilatura(html: str, url: str) -> tuple[str, str | None]:
+    """trafilatura's balanced defaults for main text: comments dropped, tables kept."""
+    tree = load_tree(html)
+    if tree is None:
+        return "", None
+    return _trafilatura_text(tree, url), page_title(tree)
+
+
+def newspaper_text(html: str, url: str) -> tuple[str, str | None]:
+    """newspaper3k the way GPT-2's scraper used it: Article(url), set_html, parse.
+
+    Offline by construction: `fetch_images=False` (parse() would otherwise download
+    images to size them), no memoisation, no meta-refresh follow, and `nlp()` (the only
+    nltk user) is never called.
+    """
+    from newspaper import Article, Config
+
+    config = Config()
+    config.fetch_images = False
+    config.memoize_articles = False
+    config.follow_meta_refresh = False
+    article = Article(url or "http://example.com/", config=config)
+    article.set_html(html)
+    article.parse()
+    return article.text or "", article.title or None
+
+
+def extract_newspaper(html: str, url: str) -> tuple[str, str | None]:
+    text, title = newspaper_text(html, url)
+    return text, _clean_title(title)
+
+
+def readability_text(tree) -> str:
+    """trafilatura's bundled readability port; mutates `tree`."""
+    from trafilatura.external import try_readability
+
+    body = try_readability(tree)
+    blocks = []
+    for element in body.iter("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "td"):
+        if element.getparent() is not None and any(
+            a.tag in ("p", "li", "pre", "td") for a in element.iterancestors()
+        ):
+            continue  # nested block: its text is already in the enclosing one
+        text = " ".join(element.text_content().split())
+        if text:
+            blocks.append(text)
+    if not blocks:
+        blocks = [" ".join(body.text_content().split())]
+    return "\n".join(b for b in blocks if b)
+
+
+def extract_ensemble(
+    html: str, url: str, voters: Sequence[str] = ("readability", "trafilatura_precision")
+) -> tuple[str, str | None]:
+    """trafilatura's recall-mode text, each paragraph kept only when another extractor agrees.
+
+    Voters run lazily in the given order (see `webtext.extract.ensemble.vote`).
+    """
+    from copy import deepcopy
+
+    from webtext.extract.ensemble import vote
+
+    tree = load_tree(html)
+    if tree is None:
+        return "", None
+    title = page_title(tree)
+    base = _trafilatura_text(tree, url, favor_recall=True, fast=True)
+
+    def run(voter: str) -> Callable[[], str]:
+        if voter == "trafilatura_precision":
+            return lambda: _trafilatura_text(tree, url, favor_precision=True, fast=True)
+        if voter == "readability":
+            return lambda: readability_text(deepcopy(tree))  # readability mutates its input
+        if voter == "newspaper":
+            return lambda: newspaper_text(html, url)[0]
+        raise ValueError(f"unknown ensemble voter {voter!r}; choose from {VOTERS}")
+
+    return vote(base, [run(v) for v in voters]), title
+
+
+METHODS: dict[str, Method] = {
+    "trafilatura": extract_trafilatura,
+    "newspaper": extract_newspaper,
+    "ensemble": extract_ensemble,
+}
+
+
+def resolve(spec: str, **options: Any) -> Method:
+    """A built-in method name, or `package.module:function` for a custom extractor.
+
+    `options` are bound as keyword arguments (e.g. `voters=` for the ensemble).
+    """
+    if spec in METHODS:
+        method = METHODS[spec]
+        return functools.partial(method, **options) if options else method
+    module, sep, func = spec.partition(":")
+    if not sep or not module or not func:
+        raise ValueError(
+            f"unknown extractor {spec!r}; choose one of {sorted(METHODS)} or module:function"
+        )
+    method = getattr(importlib.import_module(module), func)
+    return functools.partial(method, **options) if options else method

@@ -1,0 +1,103 @@
+"""WARC capture: every request and response of a crawl chunk, gzip-compressed (warcio).
+
+Bodies are stored as they came over the wire (content-encoded, e.g. gzip); the HTTP layer
+removes chunked transfer coding before we see the bytes, so that header is renamed to
+`X-Webtext-Transfer-Encoding` and readers do not try to de-chunk the body again. A body
+cut at `fetch.max_bytes` (or not read: redirects, errors) carries `WARC-Truncated`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from webtext.io import atomic_path
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its response (or none, when the request failed)."""
+
+    url: str
+    request_line: str
+    request_headers: list[tuple[str, str]]
+    status: int | None = None
+    reason: str = ""
+    http_version: str = "HTTP/1.1"
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    truncated: str | None = None  # "length", "time", "unspecified"
+    ip: str | None = None
+
+
+class WarcChunkWriter:
+    """Writes a WARC file atomically: it appears under its name only when closed cleanly."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.records = 0
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._fh = open(self._tmp, "wb")  # noqa: SIM115 (closed in close/abort)
+        self._writer = WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        info = {"software": "webtext", "format": "WARC File Format 1.1"}
+        self._writer.write_record(self._writer.create_warcinfo_record(self.path.name, info))
+
+    def write(self, exchange: Exchange) -> None:
+        w = self._writer
+        req_headers = StatusAndHeaders(
+            exchange.request_line, exchange.request_headers, is_http_request=True
+        )
+        request = w.create_warc_record(
+            exchange.url, "request", payload=io.BytesIO(b""), http_headers=req_headers
+        )
+        if exchange.status is None:
+            w.write_record(request)
+            self.records += 1
+            return
+        headers = [
+            ("X-Webtext-Transfer-Encoding", v) if k.lower() == "transfer-encoding" else (k, v)
+            for k, v in exchange.response_headers
+        ]
+        status_line = f"{exchange.status} {exchange.reason}".strip()
+        resp_headers = StatusAndHeaders(status_line, headers, protocol=exchange.http_version)
+        warc_headers = {}
+        if exchange.ip:
+            warc_headers["WARC-IP-Address"] = exchange.ip
+        if exchange.truncated:
+            warc_headers["WARC-Truncated"] = exchange.truncated
+        response = w.create_warc_record(
+            exchange.url,
+            "response",
+            payload=io.BytesIO(exchange.body),
+            length=len(exchange.body),
+            http_headers=resp_headers,
+            warc_headers_dict=warc_headers,
+        )
+        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers["WARC-Record-ID"])
+        w.write_record(request)
+        w.write_record(response)
+        self.records += 2
+
+    def close(self) -> None:
+        self._fh.close()
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        self._fh.close()
+        with contextlib.suppress(RuntimeError):
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> WarcChunkWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,301 @@
+"""Building Bloom filters of n-grams: of a run's training documents (on Ray) and of files.
+
+A build is two plain functions joined by files, so each is a retryable Ray task:
+1. per document shard (or file chunk): the sorted distinct n-gram hashes -> `hashes-N.npy`;
+2. per partition of the hash space: the distinct count across all shards sizes that
+   partition's filter exactly for the false-positive target, then its bits are set.
+The finished filter lives in `<run_dir>/overlap/bloom-n<N>-fpr<P>/` with `bloom.json`
+(parameters, counts, and a fingerprint of the documents and shards it was built from), so a
+later query reuses it and a changed corpus rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from webtext.config import OverlapConfig, RayConfig
+from webtext.io import atomic_path, shard_name, write_parquet_atomic
+from webtext.overlap.bloom import (
+    PartitionedBloom,
+    build_partition,
+    choose_partition_bits,
+    optimal_k,
+    write_manifest,
+)
+from webtext.overlap.ngrams import HASH_SCHEME, ngram_hashes
+from webtext.overlap.sources import TextUnit, iter_batches
+from webtext.paths import RunPaths
+from webtext.progress import log
+
+_BATCH_ROWS = 1024
+_CHUNK_NGRAMS = 4_000_000  # hashes per chunk file when hashing reference files
+
+
+def index_key(overlap: OverlapConfig) -> str:
+    return f"n{overlap.ngram}-fpr{overlap.false_positive_rate:g}"
+
+
+def _save_hashes(path: Path, hashes: list[np.ndarray]) -> int:
+    arr = np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, np.uint64)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, arr)
+    return int(len(arr))
+
+
+# ------------------------------------------------------------------- run corpus
+def read_split_ids(split_dir: Path) -> pa.Array | None:
+    """Document ids of a tokenize split (Arrow IPC files with an `id` column), or None."""
+    files = sorted(split_dir.glob("*.arrow")) if split_dir.is_dir() else []
+    if not files:
+        return None
+    ids = []
+    for path in files:
+        with pa.memory_map(str(path)) as source:
+            try:
+                table = pa.ipc.open_file(source).read_all()
+            except pa.ArrowInvalid:
+                source.seek(0)
+                table = pa.ipc.open_stream(source).read_all()
+        if "id" not in table.column_names:
+            raise ValueError(f"{path}: token shard without an 'id' column")
+        ids.append(table.column("id").combine_chunks().cast(pa.string()))
+    return pa.concat_arrays(ids)
+
+
+def hash_document_shard(item: tuple[str, str], *, ngram: int, shards_dir: str) -> dict:
+    """Distinct n-gram hashes of the train documents of one documents/ shard.
+
+    Writes `<work>/hashes-N.npy` and `<work>/val-N.parquet` (the val documents' id and
+    text, for the val-vs-train report); skipped when both exist.
+    """
+    doc_path, out_stem = item
+    hash_path, val_path = Path(out_stem + ".npy"), Path(out_stem.replace("hashes-", "val-"))
+    val_path = val_path.with_suffix(".parquet")
+    if hash_path.exists() and val_path.exists():
+        return json.loads(Path(out_stem + ".json").read_text())
+    train_ids = read_split_ids(Path(shards_dir) / "train")
+    val_ids = read_split_ids(Path(shards_dir) / "val")
+    pf = pq.ParquetFile(doc_path)
+    hashes, val_rows = [], []
+    stats = {"documents": 0, "train_documents": 0, "val_documents": 0, "ngrams": 0}
+    for batch in pf.iter_batches(columns=["id", "text"], batch_size=_BATCH_ROWS):
+        ids, texts = batch.column(0), batch.column(1)
+        stats["documents"] += len(ids)
+        if train_ids is None:  # no tokenize output yet: every document counts as training
+            train = texts
+        else:
+            mask = pc.is_in(ids, value_set=train_ids)
+            train = texts.filter(mask)
+        if val_ids is not None:
+            vmask = pc.is_in(ids, value_set=val_ids)
+            val_rows.append(pa.table({"id": ids.filter(vmask), "text": texts.filter(vmask)}))
+        stats["train_documents"] += len(train)
+        if len(train):
+            ng = ngram_hashes(train, ngram)
+            stats["ngrams"] += int(len(ng.hashes))
+            hashes.append(np.unique(ng.hashes))
+    val = (
+        pa.concat_tables(val_rows)
+        if val_rows
+        else pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    )
+    stats["val_documents"] = val.num_rows
+    stats["distinct"] = _save_hashes(hash_path, hashes)
+    write_parquet_atomic(val_path, val)
+    with atomic_path(out_stem + ".json") as tmp:
+        tmp.write_text(json.dumps(stats))
+    return stats
+
+
+def _partition_task(partition: int, **kwargs) -> dict:
+    out = Path(kwargs.pop("folder")) / shard_name(partition, ".bin")
+    return build_partition(partition=partition, out_path=str(out), **kwargs)
+
+
+def source_fingerprint(paths: RunPaths) -> str:
+    """What the train filter was built from: document files (name, size) and the shard index."""
+    h = hashlib.sha256()
+    for f in sorted(paths.documents.glob("*.parquet")):
+        h.update(f"{f.name}:{f.stat().st_size};".encode())
+    if paths.shards_index.is_file():
+        h.update(paths.shards_index.read_bytes())
+    for split in ("train", "val"):
+        for f in sorted((paths.shards / split).glob("*.arrow")):
+            h.update(f"{split}/{f.name}:{f.stat().st_size};".encode())
+    return h.hexdigest()[:16]
+
+
+def run_index_dir(run_dir: str | Path, overlap: OverlapConfig) -> Path:
+    return RunPaths.of(run_dir).overlap / f"bloom-{index_key(overlap)}"
+
+
+def build_run_index(
+    run_dir: str | Path,
+    overlap: OverlapConfig,
+    ray: RayConfig | None = None,
+    rebuild: bool = False,
+) -> PartitionedBloom:
+    """The Bloom filter of every n-gram of the run's training documents (built or reused)."""
+    from pipelines._ray import map_shards, ray_session
+
+    paths = RunPaths.of(run_dir)
+    doc_files = sorted(paths.documents.glob("*.parquet"))
+    if not doc_files:
+        raise FileNotFoundError(f"no documents in {paths.documents}: run `webtext dedup` first")
+    folder = run_index_dir(run_dir, overlap)
+    fingerprint = source_fingerprint(paths)
+    if not rebuild and PartitionedBloom.is_complete(folder):
+        bloom = PartitionedBloom.load(folder)
+        if bloom.meta.get("source_fingerprint") == fingerprint:
+            log.info("overlap: reusing the Bloom filter in %s", folder)
+            return bloom
+        log.info("overlap: documents or shards changed since %s was built; rebuilding", folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    work = paths.overlap / "_work" / f"{index_key(overlap)}-{fingerprint}"
+    work.mkdir(parents=True, exist_ok=True)
+    items = [(str(f), str(work / shard_name(i, "", "hashes"))) for i, f in enumerate(doc_files)]
+    with ray_session(ray or RayConfig()):
+        shard_stats = map_shards(
+            hash_document_shard,
+            items,
+            desc="overlap: hashing train n-grams",
+            ngram=overlap.ngram,
+            shards_dir=str(paths.shards),
+        )
+        hash_files = [stem + ".npy" for _, stem in items]
+        upper = sum(s["distinct"] for s in shard_stats)
+        bits = choose_partition_bits(upper, overlap.partition_bytes)
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = map_shards(
+            _partition_task,
+            list(range(1 << bits)),
+            desc="overlap: building Bloom partitions",
+            unit="partition",
+            hash_files=hash_files,
+            partition_bits=bits,
+            false_positive_rate=overlap.false_positive_rate,
+            folder=str(folder),
+        )
+    val = pa.concat_tables(
+        [pq.read_table(Path(stem.replace("hashes-", "val-") + ".parquet")) for _, stem in items]
+    )
+    write_parquet_atomic(folder / "val.parquet", val)
+    has_split = (paths.shards / "train").is_dir()
+    write_manifest(
+        folder,
+        {
+            "ngram": overlap.ngram,
+            "false_positive_rate": overlap.false_positive_rate,
+            "k": optimal_k(overlap.false_positive_rate),
+            "partition_bits": bits,
+            "partitions": parts,
+            "source": "train split" if has_split else "all documents (no shards/train yet)",
+            "source_fingerprint": fingerprint,
+            "documents": sum(s["documents"] for s in shard_stats),
+            "train_documents": sum(s["train_documents"] for s in shard_stats),
+            "val_documents": val.num_rows,
+            "ngrams": sum(s["ngrams"] for s in shard_stats),
+        },
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    bloom = PartitionedBloom.load(folder)
+    log.info(
+        "overlap: Bloom filter of %d distinct %d-grams, %.1f MB, expected FPR %.2g -> %s",
+        bloom.meta["distinct_ngrams"],
+        overlap.ngram,
+        bloom.nbytes / 1e6,
+        bloom.meta["expected_fpr"],
+        folder,
+    )
+    return bloom
+
+
+# ------------------------------------------------------------- reference files
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "webtext" / "overlap"
+
+
+def file_index_key(files: Iterable[str | Path], overlap: OverlapConfig, text_unit: str) -> str:
+    h = hashlib.sha256(f"{HASH_SCHEME}|{index_key(overlap)}|{text_unit}".encode())
+    for f in files:
+        st = Path(f).stat()
+        h.update(f"|{Path(f).resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def build_file_index(
+    files: list[str | Path],
+    overlap: OverlapConfig,
+    text_unit: TextUnit = "line",
+    cache_dir: str | Path | None = None,
+) -> PartitionedBloom:
+    """Bloom filter of every n-gram of reference files (e.g. a Wikipedia text dump), built in
+    this process and cached by the files' path, size and mtime and the filter parameters.
+    Concurrent builders (one per clean worker) produce the same folder; the first rename wins.
+    """
+    for f in files:
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"reference file not found: {f}")
+    root = Path(cache_dir or overlap.cache_dir or default_cache_dir())
+    folder = root / f"bloom-{file_index_key(files, overlap, text_unit)}"
+    if PartitionedBloom.is_complete(folder):
+        return PartitionedBloom.load(folder)
+    tmp = root / f".{folder.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    hash_files, pending, pending_n, ngrams = [], [], 0, 0
+    for f in files:
+        for batch in iter_batches(f, text_unit):
+            h = ngram_hashes(batch, overlap.ngram).hashes
+            ngrams += len(h)
+            pending.append(np.unique(h))
+            pending_n += len(h)
+            if pending_n >= _CHUNK_NGRAMS:
+                hash_files.append(tmp / shard_name(len(hash_files), ".npy", "hashes"))
+                _save_hashes(hash_files[-1], pending)
+                pending, pending_n = [], 0
+    if pending or not hash_files:
+        hash_files.append(tmp / shard_name(len(hash_files), ".npy", "hashes"))
+        _save_hashes(hash_files[-1], pending)
+    upper = sum(int(np.load(p, mmap_mode="r").shape[0]) for p in hash_files)
+    bits = choose_partition_bits(upper, overlap.partition_bytes)
+    parts = [
+        _partition_task(
+            p,
+            hash_files=[str(x) for x in hash_files],
+            partition_bits=bits,
+            false_positive_rate=overlap.false_positive_rate,
+            folder=str(tmp),
+        )
+        for p in range(1 << bits)
+    ]
+    for p in hash_files:
+        p.unlink()
+    write_manifest(
+        tmp,
+        {
+            "ngram": overlap.ngram,
+            "false_positive_rate": overlap.false_positive_rate,
+            "k": optimal_k(overlap.false_positive_rate),
+            "partition_bits": bits,
+            "partitions": parts,
+            "source": [str(Path(f).resolve()) for f in files],
+            "ngrams": ngrams,
+        },
+    )
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another worker finished first: its folder is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+    return PartitionedBloom.load(folder)

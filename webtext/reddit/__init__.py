@@ -1,0 +1,1 @@
+"""Reddit link harvest: dump readers, the praw source, URL canonicalisation, filters, karma."""

@@ -1,0 +1,226 @@
+"""URL canonicalisation and registered domains: the key that decides duplicate links.
+
+`canonicalize(url)` returns the URL to fetch (as submitted, minus the fragment) and the
+canonical key: lower-case scheme and host, IDNA host, no `www.`, no default port, no
+userinfo, dot segments resolved, `//` collapsed, percent-encoding normalised (unreserved
+characters decoded, hex upper-case), tracking parameters removed, query sorted, no fragment.
+
+`registered_domain(host)` uses tldextract with its bundled public-suffix snapshot and never
+the network. An IP host is its own domain; a host without a public suffix (`localhost`,
+`news-site.test`) is its own domain too.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import ipaddress
+import re
+from urllib.parse import quote, urlsplit
+
+# utm_* and these (lower-cased keys) are dropped from the canonical key
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "twclid", "ttclid",
+        "mc_cid", "mc_eid", "ref_src", "ref_url", "igshid", "igsh", "_ga", "_gl",
+        "_hsenc", "_hsmi", "mkt_tok", "vero_id", "vero_conv", "oly_enc_id", "oly_anon_id",
+        "wickedid", "rb_clickid", "s_cid", "spm", "share_id", "cmpid", "ncid", "sr_share",
+        "__twitter_impression", "at_medium", "at_campaign", "hsctatracking",
+    }
+)  # fmt: skip
+TRACKING_PREFIXES = ("utm_", "pk_", "stm_")
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_URL_LENGTH = 4096
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_MULTI_SLASH = re.compile(r"/{2,}")
+_HOST_OK = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$")
+# characters left as they are when quoting a component (reserved sub-delims and '%')
+_PATH_SAFE = "/:@!$&'()*+,;=%-._~"
+_QUERY_SAFE = "/:@!$'()*+,;=?%-._~"
+
+
+class BadUrl(ValueError):
+    """A URL that cannot be fetched; `reason` is the filter reason it is counted under."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def _fix_pct(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def normalize_percent(text: str, safe: str) -> str:
+    """Quote what must be quoted, decode unreserved escapes, upper-case the other escapes."""
+    text = quote(text, safe=safe, encoding="utf-8", errors="surrogateescape")
+    text = _BAD_PCT.sub("%25", text)
+    return _PCT.sub(_fix_pct, text)
+
+
+def _remove_dot_segments(path: str) -> str:
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == ".":
+            if last:
+                out.append("")
+        elif seg == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(seg)
+    result = "/".join(out)
+    return result if result.startswith("/") else "/" + result
+
+
+def _normalize_host(host: str) -> tuple[str, bool]:
+    """-> (lower-case ASCII host, is_ip). Raises BadUrl."""
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        raise BadUrl("malformed_url", "no host")
+    if host.startswith("["):
+        try:
+            return "[" + ipaddress.IPv6Address(host.strip("[]")).compressed + "]", True
+        except ValueError:
+            raise BadUrl("malformed_url", f"bad IPv6 host {host!r}") from None
+    try:
+        return str(ipaddress.IPv4Address(host)), True
+    except ValueError:
+        pass
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise BadUrl("malformed_url", f"host is not valid IDNA: {host!r}") from None
+    if not _HOST_OK.match(host) or len(host) > 253:
+        raise BadUrl("malformed_url", f"bad host {host!r}")
+    return host, False
+
+
+def _canonical_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        lower = key.lower()
+        if lower in TRACKING_PARAMS or lower.startswith(TRACKING_PREFIXES):
+            continue
+        pairs.append(
+            (normalize_percent(key, _QUERY_SAFE), sep, normalize_percent(value, _QUERY_SAFE))
+        )
+    pairs.sort()
+    return "&".join(k + s + v for k, s, v in pairs)
+
+
+def fetch_url(url: str) -> str:
+    """The URL to fetch: as submitted (trimmed, `&amp;` unescaped), minus the fragment."""
+    url = url.strip()
+    if "&amp;" in url:
+        url = url.replace("&amp;", "&")
+    return url.split("#", 1)[0]
+
+
+def split_url(url: str) -> tuple[str, str, str, bool]:
+    """-> (fetch URL, canonical key, host, host is IP). Raises BadUrl with a filter reason."""
+    fetch = fetch_url(url)
+    if len(fetch) > MAX_URL_LENGTH:
+        raise BadUrl("malformed_url", f"longer than {MAX_URL_LENGTH} characters")
+    if any(c in fetch for c in " \t\n\r\x00"):
+        fetch = fetch.replace(" ", "%20")
+        if any(c in fetch for c in "\t\n\r\x00"):
+            raise BadUrl("malformed_url", "control characters in URL")
+    try:
+        parts = urlsplit(fetch)
+    except ValueError as exc:
+        raise BadUrl("malformed_url", str(exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise BadUrl("not_http", f"scheme {scheme or '<none>'!r}")
+    netloc = parts.netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        host_part, _, rest = netloc.partition("]")
+        host_part += "]"
+        port_text = rest[1:] if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            raise BadUrl("malformed_url", f"bad netloc {netloc!r}")
+    else:
+        host_part, _, port_text = netloc.partition(":")
+    host, is_ip = _normalize_host(host_part)
+    port = None
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise BadUrl("malformed_url", f"bad port {port_text!r}")
+        port = int(port_text)
+    key_host = host
+    if not is_ip and key_host.startswith("www.") and "." in key_host[4:]:
+        key_host = key_host[4:]
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        key_host = f"{key_host}:{port}"
+    path = normalize_percent(parts.path, _PATH_SAFE) or "/"
+    path = _remove_dot_segments(_MULTI_SLASH.sub("/", path))
+    query = _canonical_query(parts.query)
+    key = f"{scheme}://{key_host}{path}" + (f"?{query}" if query else "")
+    return fetch, key, host.strip("[]"), is_ip
+
+
+def canonicalize(url: str) -> str:
+    """The canonical key of `url` (raises BadUrl)."""
+    return split_url(url)[1]
+
+
+def path_extension(canonical: str) -> str:
+    """Lower-case extension of the last path segment of a canonical key ('' if none)."""
+    rest = canonical.split("://", 1)[-1]
+    path = rest.split("?", 1)[0]
+    slash = path.find("/")
+    last = path[slash:].rsplit("/", 1)[-1] if slash >= 0 else ""
+    _, dot, ext = last.rpartition(".")
+    return ext.lower() if dot else ""
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor():
+    import tldextract
+
+    # no suffix_list_urls and no cache dir: the bundled snapshot, never the network
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def registered_domain(host: str) -> str:
+    """bbc.co.uk for news.bbc.co.uk; an IP or a host without public suffix is itself."""
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    parts = _extractor()(host)
+    if parts.suffix and parts.domain:
+        return f"{parts.domain}.{parts.suffix}"
+    return host[4:] if host.startswith("www.") and "." in host[4:] else host
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash that is the same in every process and Python version (not hash())."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def domain_partition(domain: str, num_partitions: int) -> int:
+    """links/part-N.parquet that owns `domain`: blake2b-64(domain) mod num_partitions."""
+    return stable_hash(domain) % num_partitions

@@ -1,0 +1,137 @@
+"""Submission records -> link rows, or a named reason why not.
+
+Both sources (dumps and the API) produce the same submission dict: `id`, `url`, `score`,
+`subreddit`, `created_utc`, `is_self`, `over_18` (plus whatever else the source had).
+`SubmissionFilter.apply` checks it in a fixed order (cheap checks first) and returns either
+a `LinkRow` or a drop reason. Every reason is counted; none is silent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from webtext.config import HarvestConfig
+from webtext.reddit.canonical import BadUrl, path_extension, registered_domain, split_url
+
+# every reason a submission or a URL can be dropped with (the keys of stats["dropped"])
+DROP_REASONS = {
+    "self_post": "a self (text) post, harvest.include_self is false",
+    "nsfw": "over_18, harvest.include_nsfw is false",
+    "date_window": "created outside [harvest.after, harvest.before)",
+    "low_score": "submission score < harvest.min_score (karma: per_submission)",
+    "not_http": "not an http(s) URL",
+    "malformed_url": "no host, bad port, bad IDNA, control characters, too long",
+    "domain_blocklist": "host is (a subdomain of) harvest.domain_blocklist",
+    "extension_blocklist": "path ends in harvest.extension_blocklist",
+    "duplicate_submission": "the same submission id seen twice (overlapping sources)",
+    "low_karma": "URL score under harvest.karma < harvest.min_score (karma: max / sum)",
+}
+# reasons of malformed records (stats["malformed_reasons"])
+MALFORMED_REASONS = ("not_json", "not_object", "truncated", "missing_field", "bad_field")
+
+
+class LinkRow(NamedTuple):
+    url: str
+    canonical_url: str
+    domain: str
+    score: int
+    submission_id: str
+    subreddit: str
+    created_utc: int
+
+
+class BadRecord(ValueError):
+    def __init__(self, kind: str, detail: str):
+        super().__init__(detail)
+        self.kind = kind
+
+
+def _int(value: Any, name: str) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, float) and value == value:
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value.strip()))
+        except ValueError:
+            pass
+    raise BadRecord("bad_field", f"field {name!r} is not a number: {value!r}")
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+class SubmissionFilter:
+    """Holds the harvest filters; `apply(record)` -> LinkRow or a drop reason (str).
+
+    Raises `BadRecord` for a record that lacks a field or has an unusable one.
+    """
+
+    def __init__(self, cfg: HarvestConfig):
+        self.include_self = cfg.include_self
+        self.include_nsfw = cfg.include_nsfw
+        self.after = int(cfg.after.timestamp()) if cfg.after else None
+        self.before = int(cfg.before.timestamp()) if cfg.before else None
+        self.min_score = cfg.min_score if cfg.karma == "per_submission" else None
+        self.blocked_domains = frozenset(
+            d.strip().lower().lstrip("*").strip(".") for d in cfg.domain_blocklist if d.strip()
+        )
+        self.blocked_ext = frozenset(e.strip().lower().lstrip(".") for e in cfg.extension_blocklist)
+
+    def domain_blocked(self, host: str) -> bool:
+        """Suffix match on the host: wikipedia.org blocks en.m.wikipedia.org too."""
+        blocked = self.blocked_domains
+        if host in blocked:
+            return True
+        dot = host.find(".")
+        while dot >= 0:
+            host = host[dot + 1 :]
+            if host in blocked:
+                return True
+            dot = host.find(".")
+        return False
+
+    def apply(self, rec: dict[str, Any]) -> LinkRow | str:
+        try:
+            sub_id = rec["id"]
+            url = rec["url"]
+            created_raw = rec["created_utc"]
+            score_raw = rec["score"]
+        except KeyError as exc:
+            raise BadRecord("missing_field", f"missing field {exc.args[0]!r}") from None
+        if not isinstance(url, str):
+            if url is None and _flag(rec.get("is_self")):
+                return "self_post" if not self.include_self else "malformed_url"
+            raise BadRecord("bad_field", f"field 'url' is not a string: {url!r}")
+        is_self = rec.get("is_self")
+        if is_self is None:  # early dumps lack it: a self post's domain is self.<subreddit>
+            is_self = str(rec.get("domain") or "").startswith("self.")
+        if not self.include_self and _flag(is_self):
+            return "self_post"
+        if not self.include_nsfw and _flag(rec.get("over_18")):
+            return "nsfw"
+        created = _int(created_raw, "created_utc")
+        if (self.after is not None and created < self.after) or (
+            self.before is not None and created >= self.before
+        ):
+            return "date_window"
+        score = _int(score_raw, "score")
+        if self.min_score is not None and score < self.min_score:
+            return "low_score"
+        try:
+            fetch, canonical, host, is_ip = split_url(url)
+        except BadUrl as exc:
+            return exc.reason
+        if self.blocked_domains and self.domain_blocked(host):
+            return "domain_blocklist"
+        if self.blocked_ext and path_extension(canonical) in self.blocked_ext:
+            return "extension_blocklist"
+        domain = host if is_ip else registered_domain(host)
+        subreddit = rec.get("subreddit")
+        if not isinstance(subreddit, str):
+            subreddit = "" if subreddit is None else str(subreddit)
+        return LinkRow(fetch, canonical, domain, score, str(sub_id), subreddit, created)

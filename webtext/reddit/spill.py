@@ -1,0 +1,307 @@
+"""Bounded-memory link de-duplication: spill rows to hash partitions, then reduce each one.
+
+Map (one task per source): every kept submission becomes a `LinkRow` appended to spill
+file `s<idx>.arrow` of its source's spill folder, where
+`idx = domain_partition(domain) * sub + crc32(canonical_url) % sub`. The first factor is the
+links file that will own the row (so a crawl task owns whole domains); the second splits
+that file's rows into `sub` buckets so that one reduce step holds 1/(num_partitions*sub)
+of the data, never a whole partition. A source's spill folder appears under its final name
+only when complete (written as `.tmp-*`, then renamed), so a rerun skips finished sources.
+
+Reduce (one task per links file): for each of its buckets, read the bucket from every
+source, drop repeated submission ids, group by canonical URL in Arrow, apply the karma
+rule, sort by canonical URL and append the result as a row group. Rows are therefore sorted
+by canonical_url within each row group; the bytes are the same on every rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import resource
+import shutil
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from webtext.config import HarvestConfig
+from webtext.io import atomic_path, read_json, write_json_atomic
+from webtext.reddit.canonical import domain_partition
+from webtext.reddit.dumps import ReadReport, iter_records
+from webtext.reddit.filters import BadRecord, LinkRow, SubmissionFilter
+from webtext.schemas import LINKS_SCHEMA
+
+SPILL_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string()),
+        pa.field("canonical_url", pa.string()),
+        pa.field("domain", pa.string()),
+        pa.field("score", pa.int64()),
+        pa.field("submission_id", pa.string()),
+        pa.field("subreddit", pa.string()),
+        pa.field("created_utc", pa.int64()),
+    ]
+)
+FLUSH_ROWS = 100_000  # rows buffered in a map task before they go to the spill files
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
+def buckets_per_partition(cfg: HarvestConfig) -> int:
+    """Spill buckets per links file: ceil(spill_partitions / num_partitions), at least 1."""
+    return max(1, -(-cfg.spill_partitions // cfg.num_partitions))
+
+
+def source_key(path: str | Path) -> str:
+    """Deterministic spill folder name of a dump: its file name plus a hash of its full path."""
+    path = Path(path)
+    digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)[:80]
+    return f"{stem}-{digest}"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class SpillWriter:
+    """Appends LinkRows to per-bucket Arrow IPC files under `folder`, FLUSH_ROWS at a time."""
+
+    def __init__(self, folder: Path, num_partitions: int, sub: int):
+        self.folder, self.num_partitions, self.sub = folder, num_partitions, sub
+        self.buffers: dict[int, list[LinkRow]] = {}
+        self.writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        self.buffered = 0
+        self.rows = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, row: LinkRow) -> None:
+        idx = domain_partition(row.domain, self.num_partitions) * self.sub
+        if self.sub > 1:
+            idx += zlib.crc32(row.canonical_url.encode("utf-8")) % self.sub
+        bucket = self.buffers.get(idx)
+        if bucket is None:
+            bucket = self.buffers[idx] = []
+        bucket.append(row)
+        self.buffered += 1
+        if self.buffered >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        for idx, rows in self.buffers.items():
+            if not rows:
+                continue
+            columns = list(zip(*rows, strict=True))
+            batch = pa.RecordBatch.from_arrays(
+                [pa.array(col, type=f.type) for col, f in zip(columns, SPILL_SCHEMA, strict=True)],
+                schema=SPILL_SCHEMA,
+            )
+            writer = self.writers.get(idx)
+            if writer is None:
+                path = self.folder / spill_file_name(idx)
+                writer = self.writers[idx] = pa.ipc.new_file(
+                    str(path), SPILL_SCHEMA, options=_IPC_OPTIONS
+                )
+            writer.write_batch(batch)
+            self.rows += len(rows)
+        self.buffers = {}
+        self.buffered = 0
+
+    def close(self) -> None:
+        self.flush()
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+
+def spill_file_name(idx: int) -> str:
+    return f"s{idx:05d}.arrow"
+
+
+def spill_records(
+    records: Iterable[tuple[int, dict[str, Any]]],
+    report: ReadReport,
+    final_dir: Path,
+    cfg: HarvestConfig,
+) -> dict[str, Any]:
+    """Filter `records` and spill the kept rows into `final_dir` (atomic: tmp dir, rename)."""
+    flt = SubmissionFilter(cfg)
+    tmp = final_dir.with_name(f".{final_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    writer = SpillWriter(tmp, cfg.num_partitions, buckets_per_partition(cfg))
+    dropped: Counter[str] = Counter()
+    apply, add = flt.apply, writer.add
+    try:
+        for line_no, record in records:
+            try:
+                out = apply(record)
+            except BadRecord as exc:
+                report.bad(line_no, str(exc), exc.kind)
+                continue
+            if out.__class__ is str:
+                dropped[out] += 1  # type: ignore[index]
+            else:
+                add(out)  # type: ignore[arg-type]
+        writer.close()
+        stats = {
+            "source": report.path,
+            "records": report.lines,
+            "malformed": report.malformed,
+            "malformed_reasons": dict(report.malformed_reasons),
+            "malformed_sample": list(report.sample),
+            "truncated": report.truncated,
+            "dropped": dict(dropped),
+            "submissions_kept": writer.rows,
+        }
+        write_json_atomic(tmp / "stats.json", stats)
+        try:
+            os.rename(tmp, final_dir)
+        except OSError:  # a retried task finished first: its output is as good as ours
+            if not (final_dir / "stats.json").exists():
+                raise
+    finally:
+        writer.close()
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    stats["peak_rss_mb"] = peak_rss_mb()
+    return stats
+
+
+def spill_dump(
+    path: str, *, spill_root: str, cfg: HarvestConfig, strict: bool, sample_size: int = 20
+) -> dict[str, Any]:
+    """Map task: one dump file -> its spill folder. Skips a dump whose folder is complete."""
+    final_dir = Path(spill_root) / source_key(path)
+    done = read_json(final_dir / "stats.json")
+    if done is not None:
+        return {**done, "skipped": True, "spill_dir": str(final_dir)}
+    report = ReadReport(str(path), strict=strict, sample_size=sample_size)
+    stats = spill_records(iter_records(path, report), report, final_dir, cfg)
+    return {**stats, "skipped": False, "spill_dir": str(final_dir)}
+
+
+# ------------------------------------------------------------------------ reduce
+def _dedup_submissions(table: pa.Table) -> tuple[pa.Table, int]:
+    """Keep one row per (canonical_url, submission_id): the one with the highest score."""
+    table = table.sort_by(
+        [("canonical_url", "ascending"), ("submission_id", "ascending"), ("score", "descending")]
+    )
+    n = table.num_rows
+    if n < 2:
+        return table, 0
+    ids = table["submission_id"].combine_chunks()
+    canon = table["canonical_url"].combine_chunks()
+    differs = pc.or_(
+        pc.not_equal(ids.slice(1), ids.slice(0, n - 1)),
+        pc.not_equal(canon.slice(1), canon.slice(0, n - 1)),
+    )
+    keep = pa.concat_arrays([pa.array([True]), pc.fill_null(differs, True)])
+    kept = table.filter(keep)
+    return kept, n - kept.num_rows
+
+
+def aggregate_links(table: pa.Table, karma: str, min_score: int) -> tuple[pa.Table, dict[str, int]]:
+    """Spill rows of one bucket -> links rows (LINKS_SCHEMA) and counts."""
+    table, duplicates = _dedup_submissions(table)
+    table = table.sort_by(
+        [
+            ("canonical_url", "ascending"),
+            ("created_utc", "ascending"),
+            ("submission_id", "ascending"),
+        ]
+    )
+    grouped = table.group_by("canonical_url", use_threads=False).aggregate(
+        [
+            ("url", "first"),
+            ("domain", "first"),
+            ("score", "max"),
+            ("score", "sum"),
+            ("submission_id", "count"),
+            ("submission_id", "list"),
+            ("subreddit", "distinct"),
+            ("created_utc", "min"),
+        ]
+    )
+    score = grouped["score_sum"] if karma == "sum" else grouped["score_max"]
+    links = pa.table(
+        {
+            "url": grouped["url_first"],
+            "canonical_url": grouped["canonical_url"],
+            "domain": grouped["domain_first"],
+            "score": score,
+            "num_submissions": grouped["submission_id_count"],
+            "submission_ids": grouped["submission_id_list"],
+            "subreddits": grouped["subreddit_distinct"],
+            "first_created_utc": grouped["created_utc_min"],
+        }
+    ).cast(LINKS_SCHEMA)
+    before = links.num_rows
+    links = links.filter(pc.greater_equal(links["score"], min_score))
+    links = links.sort_by([("canonical_url", "ascending")])
+    counts = {
+        "submissions": table.num_rows + duplicates,
+        "duplicate_submission": duplicates,
+        "low_karma": before - links.num_rows,
+        "urls_kept": links.num_rows,
+    }
+    return links, counts
+
+
+def _read_bucket(files: list[Path]) -> pa.Table:
+    tables = []
+    for path in files:
+        with pa.memory_map(str(path)) as source:
+            tables.append(pa.ipc.open_file(source).read_all())
+    return pa.concat_tables(tables) if tables else SPILL_SCHEMA.empty_table()
+
+
+def reduce_partition(
+    partition: int,
+    *,
+    spill_dirs: list[str],
+    links_dir: str,
+    done_dir: str,
+    cfg: HarvestConfig,
+) -> dict[str, Any]:
+    """Reduce task: every bucket of links file `partition` -> links/part-NNNNN.parquet."""
+    from webtext.io import shard_name
+
+    out_path = Path(links_dir) / shard_name(partition)
+    done_path = Path(done_dir) / shard_name(partition, ".json")
+    done = read_json(done_path)
+    if done is not None and out_path.exists():
+        return {**done, "skipped": True}
+    sub = buckets_per_partition(cfg)
+    totals: Counter[str] = Counter()
+    with atomic_path(out_path) as tmp:
+        writer = pq.ParquetWriter(str(tmp), LINKS_SCHEMA, compression="zstd")
+        try:
+            for bucket in range(partition * sub, (partition + 1) * sub):
+                name = spill_file_name(bucket)
+                files = [Path(d) / name for d in spill_dirs if (Path(d) / name).exists()]
+                if not files:
+                    continue
+                links, counts = aggregate_links(_read_bucket(files), cfg.karma, cfg.min_score)
+                totals.update(counts)
+                if links.num_rows:
+                    writer.write_table(links)
+        finally:
+            writer.close()
+    stats = {"partition": partition, **{k: totals.get(k, 0) for k in _REDUCE_KEYS}}
+    write_json_atomic(done_path, stats)
+    return {**stats, "skipped": False, "peak_rss_mb": peak_rss_mb()}
+
+
+_REDUCE_KEYS = ("submissions", "duplicate_submission", "low_karma", "urls_kept")
+
+
+def iter_link_rows(links_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """Every row of links/*.parquet as a dict (for tests and small tools)."""
+    for path in sorted(Path(links_dir).glob("part-*.parquet")):
+        yield from pq.read_table(path).to_pylist()

@@ -1,0 +1,226 @@
+"""The tokenize stage's work, as plain functions (pipelines/tokenize.py runs them on Ray).
+
+1. `tokenize_file`: one documents/ parquet file -> one intermediate IPC file
+   (`_work/tokenize/part-N.arrow`: id, tokens, split_key), in input order. Parallel, one task
+   per input file, tiktoken threads inside.
+2. `plan_shards`: on the driver, read only ids, token counts and split keys (memory-mapped),
+   sort every document by id, split train/val by the id hash, cut each split into shards of
+   at most `shard_tokens` tokens. The plan depends on the documents, never on the number of
+   input files or tasks, so the shards are byte-identical however the work was divided.
+3. `write_planned_shard`: gather one shard's rows from the intermediates, write it. Parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from webtext.io import atomic_path
+from webtext.tokenize.encode import TOKEN_TYPE, DocumentEncoder, is_val, split_keys
+from webtext.tokenize.gpt2 import ENCODING_NAME, vocab_hashes
+from webtext.tokenize.reader import ShardReader
+from webtext.tokenize.shards import (
+    FORMAT_VERSION,
+    SPLITS,
+    ShardPlan,
+    chunk_by_tokens,
+    file_sha256,
+    write_shard,
+)
+
+INTERMEDIATE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string()),
+        pa.field("tokens", pa.list_(TOKEN_TYPE)),
+        pa.field("split_key", pa.uint64()),  # encode.split_key(id): decides train/val
+    ]
+)
+_SOURCE_KEY = b"webtext.source"
+
+
+def source_identity(path: str | Path) -> str:
+    """What an intermediate file was made from: input name, size, mtime, tokenizer."""
+    st = os.stat(path)
+    blob = json.dumps(
+        [Path(path).name, st.st_size, st.st_mtime_ns, ENCODING_NAME, vocab_hashes()],
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _open_ipc(path: str | Path) -> pa.Table:
+    """Zero-copy table of a memory-mapped IPC file."""
+    return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+
+
+def _intermediate_is_current(dst: Path, identity: str) -> bool:
+    if not dst.is_file():
+        return False
+    try:
+        schema = pa.ipc.open_file(pa.memory_map(str(dst), "r")).schema
+    except (pa.ArrowInvalid, OSError):
+        return False
+    return (schema.metadata or {}).get(_SOURCE_KEY) == identity.encode()
+
+
+def _counts(table: pa.Table) -> tuple[int, int]:
+    tokens = pc.sum(pc.list_value_length(table.column("tokens"))).as_py() or 0
+    return table.num_rows, int(tokens)
+
+
+def tokenize_file(
+    item: tuple[str, str], *, num_threads: int = 2, batch_size: int = 1024
+) -> dict[str, Any]:
+    """Encode documents file `src` into intermediate IPC file `dst` (skipped when current)."""
+    src, dst = Path(item[0]), Path(item[1])
+    identity = source_identity(src)
+    if _intermediate_is_current(dst, identity):
+        rows, tokens = _counts(_open_ipc(dst))
+        return {"file": src.name, "rows": rows, "tokens": tokens, "reused": True}
+    parquet = pq.ParquetFile(src)
+    missing = {"id", "text"} - set(parquet.schema_arrow.names)
+    if missing:
+        raise ValueError(f"{src}: missing column(s) {sorted(missing)}; expected documents/")
+    schema = INTERMEDIATE_SCHEMA.with_metadata({_SOURCE_KEY: identity.encode()})
+    rows = tokens = 0
+    with (
+        DocumentEncoder(num_threads) as encoder,
+        atomic_path(dst) as tmp,
+        pa.OSFile(str(tmp), "wb") as sink,
+        pa.ipc.new_file(sink, schema) as writer,
+    ):
+        for batch in parquet.iter_batches(batch_size=batch_size, columns=["id", "text"]):
+            ids = batch.column("id").cast(pa.string())
+            texts = batch.column("text")
+            if ids.null_count or texts.null_count:
+                bad = "id" if ids.null_count else "text"
+                where = pc.index(pc.is_null(batch.column(bad)), True).as_py() + rows
+                raise ValueError(f"{src}: row {where} has a null {bad}; documents need both")
+            id_list = ids.to_pylist()
+            token_lists = encoder.encode(texts.to_pylist())
+            writer.write_batch(
+                pa.record_batch(
+                    [ids, token_lists, pa.array(split_keys(id_list), pa.uint64())], schema=schema
+                )
+            )
+            rows += len(id_list)
+            tokens += len(token_lists.values)
+    return {"file": src.name, "rows": rows, "tokens": tokens, "reused": False}
+
+
+class DuplicateIdError(ValueError):
+    """Two documents share an id: the shard order (by id) would not be well defined."""
+
+
+def plan_shards(
+    intermediates: list[str | Path], *, shard_tokens: int, val_fraction: float
+) -> list[ShardPlan]:
+    """Every document sorted by id, split by id hash, cut into shards; in split, index order."""
+    ids_chunks, lengths, keys, file_idx, row_idx = [], [], [], [], []
+    for f, path in enumerate(intermediates):
+        table = _open_ipc(path)
+        ids_chunks.extend(table.column("id").chunks)
+        lengths.append(pc.list_value_length(table.column("tokens")).to_numpy())
+        keys.append(table.column("split_key").to_numpy())
+        file_idx.append(np.full(table.num_rows, f, dtype=np.int32))
+        row_idx.append(np.arange(table.num_rows, dtype=np.int64))
+    if not ids_chunks:
+        return []
+    ids = pa.chunked_array(ids_chunks, type=pa.string())
+    lengths_all = np.concatenate(lengths).astype(np.int64)
+    file_all, row_all = np.concatenate(file_idx), np.concatenate(row_idx)
+    order = pc.sort_indices(ids).to_numpy()
+    sorted_ids = ids.take(pa.array(order)).combine_chunks()
+    if len(sorted_ids) > 1:
+        same = pc.equal(sorted_ids.slice(1), sorted_ids.slice(0, len(sorted_ids) - 1))
+        if pc.any(same).as_py():
+            at = pc.index(same, True).as_py()
+            dup = sorted_ids[at].as_py()
+            raise DuplicateIdError(
+                f"document id {dup!r} occurs more than once in documents/: ids must be unique"
+            )
+    val_sorted = is_val(np.concatenate(keys)[order], val_fraction)
+    plans: list[ShardPlan] = []
+    for split in SPLITS:
+        positions = np.flatnonzero(val_sorted == (split == "val"))  # positions in sorted order
+        picked = order[positions]
+        for i, (a, b) in enumerate(chunk_by_tokens(lengths_all[picked], shard_tokens)):
+            rows = picked[a:b]
+            plans.append(
+                ShardPlan(
+                    split=split,
+                    index=i,
+                    file_idx=file_all[rows],
+                    row_idx=row_all[rows],
+                    tokens=int(lengths_all[rows].sum()),
+                    first_id=sorted_ids[int(positions[a])].as_py(),
+                    last_id=sorted_ids[int(positions[b - 1])].as_py(),
+                )
+            )
+    return plans
+
+
+def plan_id(identities: list[str], *, shard_tokens: int, val_fraction: float) -> str:
+    """Everything the plan (and so every shard's bytes) is a function of."""
+    blob = json.dumps([FORMAT_VERSION, identities, shard_tokens, val_fraction])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _gather(plan: ShardPlan, intermediates: list[str]) -> pa.Table:
+    """The plan's rows in plan order, in freshly built buffers (deterministic bytes)."""
+    group = np.argsort(plan.file_idx, kind="stable")  # rows grouped by file, order kept
+    pieces = []
+    for f in np.unique(plan.file_idx):
+        rows = plan.row_idx[plan.file_idx == f]
+        pieces.append(_open_ipc(intermediates[int(f)]).select(["id", "tokens"]).take(rows))
+    grouped = pa.concat_tables(pieces)
+    inverse = np.empty_like(group)
+    inverse[group] = np.arange(len(group))
+    table = grouped.take(pa.array(inverse)).combine_chunks()
+    tokens: pa.ListArray = table.column("tokens").chunk(0)
+    offsets = tokens.offsets.to_numpy()
+    flat = np.ascontiguousarray(tokens.values.to_numpy()[offsets[0] : offsets[-1]])
+    new_offsets = (offsets - offsets[0]).astype(np.int32)
+    return pa.table(
+        {
+            "id": pa.array(table.column("id").to_pylist(), pa.string()),
+            "tokens": pa.ListArray.from_arrays(pa.array(new_offsets), pa.array(flat)),
+        }
+    )
+
+
+def write_planned_shard(
+    plan: ShardPlan, *, intermediates: list[str], shards_dir: str, reuse: bool = False
+) -> dict[str, Any]:
+    """Write (or, when `reuse`, keep a matching existing) shard file; its index.json entry."""
+    out = Path(shards_dir) / plan.relpath
+    kept = False
+    if reuse and out.is_file():
+        try:
+            reader = ShardReader(out)
+            kept = len(reader) == plan.rows and reader.num_tokens == plan.tokens
+            reader.close()
+        except (ValueError, OSError):
+            kept = False
+    if not kept:
+        table = _gather(plan, intermediates)
+        if table.num_rows != plan.rows:
+            raise RuntimeError(f"{out}: gathered {table.num_rows} rows, planned {plan.rows}")
+        write_shard(out, table)
+    return {
+        "file": plan.relpath,
+        "split": plan.split,
+        "rows": plan.rows,
+        "tokens": plan.tokens,
+        "sha256": file_sha256(out),
+        "first_id": plan.first_id,
+        "last_id": plan.last_id,
+    }

@@ -1,0 +1,180 @@
+"""Check a run's token shards against index.json and the documents they came from."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from webtext.paths import RunPaths
+from webtext.tokenize.encode import is_val, split_keys
+from webtext.tokenize.gpt2 import ENCODING_NAME, EOT_ID, VOCAB_SIZE, get_encoding, vocab_hashes
+from webtext.tokenize.reader import ShardReader, read_index
+from webtext.tokenize.shards import SPLITS, file_sha256
+
+
+@dataclass
+class VerifyResult:
+    problems: list[str] = field(default_factory=list)
+    shards: int = 0
+    rows: int = 0
+    tokens: int = 0
+    sampled: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_shard(
+    shards_dir: Path, entry: dict[str, Any], val_fraction: float, problems: list[str]
+) -> ShardReader | None:
+    name = entry["file"]
+    path = shards_dir / name
+    digest = file_sha256(path)
+    if digest != entry["sha256"]:
+        problems.append(f"{name}: sha256 {digest} != index {entry['sha256']} (file changed)")
+    try:
+        reader = ShardReader(path)
+        # a corrupted file can fail anywhere: report it, then keep checking the others
+        if len(reader) != entry["rows"]:
+            problems.append(f"{name}: {len(reader)} rows, index says {entry['rows']}")
+        if reader.num_tokens != entry["tokens"]:
+            problems.append(f"{name}: {reader.num_tokens} tokens, index says {entry['tokens']}")
+        if len(reader):
+            _check_contents(name, reader, entry, val_fraction, problems)
+    except Exception as exc:  # any failure to read a shard is a finding, not a crash
+        problems.append(f"{name}: unreadable shard: {type(exc).__name__}: {exc}")
+        return None
+    return reader
+
+
+def _check_contents(
+    name: str, reader: ShardReader, entry: dict[str, Any], val_fraction: float, problems: list
+) -> None:
+    tokens, offsets = reader.tokens, reader.offsets
+    if np.any(np.diff(offsets) < 1):
+        problems.append(f"{name}: a row has no tokens (every document ends with {EOT_ID})")
+        return
+    if int(tokens.max()) >= VOCAB_SIZE:
+        problems.append(f"{name}: token id {int(tokens.max())} outside the GPT-2 vocabulary")
+    ends = tokens[offsets[1:] - 1]
+    if np.any(ends != EOT_ID):
+        problems.append(f"{name}: {int(np.sum(ends != EOT_ID))} rows do not end with {EOT_ID}")
+    if int(np.count_nonzero(tokens == EOT_ID)) != len(reader):
+        problems.append(f"{name}: {EOT_ID} inside a document (special token injected)")
+    ids = reader.ids
+    if len(ids) > 1 and not pc.all(pc.less(ids.slice(0, len(ids) - 1), ids.slice(1))).as_py():
+        problems.append(f"{name}: ids are not strictly ascending")
+    if ids[0].as_py() != entry.get("first_id", ids[0].as_py()) or ids[-1].as_py() != entry.get(
+        "last_id", ids[-1].as_py()
+    ):
+        problems.append(f"{name}: first/last id differ from the index")
+    want_val = entry["split"] == "val"
+    wrong = int(np.sum(is_val(split_keys(ids.to_pylist()), val_fraction) != want_val))
+    if wrong:
+        problems.append(f"{name}: {wrong} documents belong to the other split")
+
+
+def _documents_text(documents: Path, ids: set[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    wanted = pa.array(sorted(ids), pa.string())
+    for path in sorted(documents.glob("part-*.parquet")):
+        table = pq.read_table(path, columns=["id", "text"])
+        table = table.filter(pc.is_in(table.column("id"), value_set=wanted))
+        found.update(
+            zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True)
+        )
+    return found
+
+
+def verify_run(run_dir: str | Path, *, sample: int = 64, seed: int = 0) -> VerifyResult:
+    """Every shard against the index, then `sample` decoded rows against documents/ (-1: all)."""
+    paths = RunPaths.of(run_dir)
+    shards_dir = paths.shards
+    result = VerifyResult()
+    problems = result.problems
+    try:
+        index = read_index(shards_dir)
+    except (OSError, ValueError) as exc:
+        problems.append(str(exc))
+        return result
+    tok = index.get("tokenizer", {})
+    if tok.get("name") != ENCODING_NAME or tok.get("vocab_hashes") != vocab_hashes():
+        problems.append(f"index tokenizer {tok.get('name')!r} {tok.get('vocab_hashes')} != GPT-2's")
+    entries = index["shards"]
+    listed = {e["file"] for e in entries}
+    on_disk = {
+        p.relative_to(shards_dir).as_posix()
+        for p in shards_dir.rglob("*")
+        if p.is_file() and p != paths.shards_index
+    }
+    problems += [f"{f}: listed in index.json but missing" for f in sorted(listed - on_disk)]
+    problems += [f"{f}: not listed in index.json (extra file)" for f in sorted(on_disk - listed)]
+
+    readers: list[tuple[dict[str, Any], ShardReader]] = []
+    for entry in entries:
+        if entry["file"] not in on_disk:
+            continue
+        if not entry["file"].startswith(f"{entry['split']}/"):
+            problems.append(f"{entry['file']}: listed as split {entry['split']!r}")
+        reader = _check_shard(shards_dir, entry, index["val_fraction"], problems)
+        if reader is not None:
+            readers.append((entry, reader))
+            result.shards += 1
+            result.rows += len(reader)
+            result.tokens += reader.num_tokens
+    for split in SPLITS:
+        mine = [e for e in entries if e["split"] == split]
+        want = {"shards": len(mine), "rows": sum(e["rows"] for e in mine)}
+        want["tokens"] = sum(e["tokens"] for e in mine)
+        if index["totals"].get(split) != want:
+            problems.append(f"index totals for {split} {index['totals'].get(split)} != {want}")
+        for a, b in pairwise(mine):
+            if not a["last_id"] < b["first_id"]:
+                problems.append(f"{a['file']} and {b['file']}: ids overlap or are out of order")
+    if sample:
+        _check_sample(paths.documents, readers, sample, seed, result)
+    return result
+
+
+def _check_sample(
+    documents: Path, readers: list[tuple[dict, ShardReader]], sample: int, seed: int, result
+) -> None:
+    population = [(r, i) for _, r in readers for i in range(len(r))]
+    if sample > 0 and sample < len(population):
+        population = random.Random(seed).sample(population, sample)
+    if not population:
+        return
+    if not documents.is_dir():
+        result.problems.append(f"{documents} is missing: cannot compare decoded text")
+        return
+    ids = {r.doc_id(i) for r, i in population}
+    texts = _documents_text(documents, ids)
+    enc = get_encoding()
+    for reader, i in population:
+        doc_id = reader.doc_id(i)
+        where = f"{reader.path.parent.name}/{reader.path.name} row {i} (id {doc_id})"
+        if doc_id not in texts:
+            result.problems.append(f"{where}: no document with this id in documents/")
+            continue
+        raw = enc.decode_bytes(reader.document(i)[:-1].tolist())
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            result.problems.append(f"{where}: tokens do not decode to valid UTF-8")
+            continue
+        if decoded != texts[doc_id]:
+            at = next(
+                (k for k, (x, y) in enumerate(zip(decoded, texts[doc_id], strict=False)) if x != y),
+                min(len(decoded), len(texts[doc_id])),
+            )
+            result.problems.append(f"{where}: decoded text differs from the document at char {at}")
+        result.sampled += 1

@@ -1,0 +1,51 @@
+"""`webtext sample CHECKPOINT --prompt TEXT`: generate text from one of our checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint file, or a training out_dir (its latest)")
+    parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    parser.add_argument("--max-new-tokens", type=int, default=100, help="tokens to generate")
+    parser.add_argument(
+        "--temperature", type=float, default=0.8, help="softmax temperature; 0 is greedy"
+    )
+    parser.add_argument("--top-k", type=int, default=200, help="sample from the k most likely")
+    parser.add_argument("--seed", type=int, default=1337, help="sampling seed")
+    parser.add_argument("--num-samples", type=int, default=1, help="independent samples")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
+    parser.add_argument("--stop-at-eot", action="store_true", help="stop a sample at <|endoftext|>")
+
+
+def main(args: argparse.Namespace) -> int:
+    from webtext.train import require_torch
+
+    torch = require_torch()
+    from webtext.tokenize.gpt2 import EOT_ID, get_encoding
+    from webtext.train.checkpoint import load_model
+    from webtext.train.sample import generate
+
+    if args.max_new_tokens < 0:
+        raise SystemExit("error: --max-new-tokens must be >= 0")
+    enc = get_encoding()
+    model = load_model(args.checkpoint, device=args.device)
+    ids = enc.encode(args.prompt, allowed_special={"<|endoftext|>"}) or [EOT_ID]
+    gen = torch.Generator(device=args.device).manual_seed(args.seed)
+    for i in range(args.num_samples):
+        idx = torch.tensor([ids], dtype=torch.long, device=args.device)
+        out = generate(
+            model,
+            idx,
+            args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            generator=gen,
+            stop_token=EOT_ID if args.stop_at_eot else None,
+        )
+        new = [t for t in out[0, len(ids) :].tolist() if not (args.stop_at_eot and t == EOT_ID)]
+        if i:
+            print("\n" + "-" * 40)
+        print(args.prompt + enc.decode(new), flush=True)
+    return 0
