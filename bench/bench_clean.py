@@ -1,19 +1,23 @@
 """Clean-stage throughput, documents/s on one core, side by side in one run:
 
-- language ID: ours (seeded langdetect on a bounded sample of each document) vs bare
-  `langdetect.detect_langs` on whole documents, plus how often the two agree;
+- language ID: ours (seeded langdetect on a bounded sample of each document, at a few sample
+  sizes) vs bare `langdetect.detect_langs` on whole documents, with how often each agrees
+  with the bare call; and the optional py3langid backend when it is installed;
 - the heuristic chain (every default filter but language), and the whole default chain.
 
-Documents: the aeb-dev articles from ../shared (real news pages, ~4.5 KB of text each) when
+Measurements are interleaved (each repeat runs every contender once, in turn) and the
+median is reported, so a noisy machine slows all contenders alike and the ratios hold.
+Documents: the aeb-dev articles from ../shared (real news pages, ~4.4 KB of text each) when
 present, else generated English-like text. Writes bench/results/clean.json.
 
-    .venv/bin/python bench/bench_clean.py [--seconds 3] [--repeats 3]
+    .venv/bin/python bench/bench_clean.py [--seconds 2] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -24,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 AEB = REPO.parent / "shared" / "data" / "aeb-dev" / "ground-truth.json"
 RESULTS = REPO / "bench" / "results" / "clean.json"
+SAMPLE_SIZES = (500, 1000, 2000)
 
 
 def load_documents() -> tuple[list[str], str]:
@@ -43,26 +48,29 @@ def load_documents() -> tuple[list[str], str]:
     return docs, "generated"
 
 
-def docs_per_second(fn: Callable[[str], object], docs: list[str], seconds: float, repeats: int):
-    """Median over `repeats` of documents/s, each repeat running whole passes for `seconds`."""
-    rates = []
+def race(
+    contenders: dict[str, Callable[[str], object]], docs: list[str], seconds: float, repeats: int
+) -> dict[str, float]:
+    """Median documents/s of each contender; every repeat runs each in turn for `seconds`."""
+    rates: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
-        done, start = 0, time.perf_counter()
-        while True:
-            for doc in docs:
-                fn(doc)
-            done += len(docs)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                break
-        rates.append(done / elapsed)
-    return statistics.median(rates)
+        for name, fn in contenders.items():
+            done, start = 0, time.perf_counter()
+            while True:
+                for doc in docs:
+                    fn(doc)
+                done += len(docs)
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds:
+                    break
+            rates[name].append(done / elapsed)
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="measurements per figure")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--repeats", type=int, default=5, help="measurements per figure")
     args = parser.parse_args(argv)
 
     from langdetect import DetectorFactory, detect_langs
@@ -73,25 +81,32 @@ def main(argv: list[str] | None = None) -> int:
 
     docs, source = load_documents()
     cfg = CleanConfig()
-    DetectorFactory.seed = 0  # the bare baseline, seeded too so agreement is meaningful
-    ours = Language(cfg.languages, cfg.min_language_prob, cfg.language_sample_chars, seed=0)
-    ours.setup()
+    DetectorFactory.seed = 0  # the bare baseline is seeded too, so agreement is meaningful
     detect_langs(docs[0])  # load langdetect's global profiles outside the timing
 
-    def bare(doc: str):
+    def bare(doc: str) -> str:
         return detect_langs(doc)[0].lang
 
-    def sampled(doc: str):
-        return ours.identify(doc)[0]
-
-    agree = sum(bare(d) == sampled(d) for d in docs) / len(docs)
-    bare_rate = docs_per_second(bare, docs, args.seconds, args.repeats)
-    ours_rate = docs_per_second(sampled, docs, args.seconds, args.repeats)
+    reference = [bare(d) for d in docs]
+    language: dict[str, Callable[[str], object]] = {"langdetect_whole": bare}
+    agreement: dict[str, float] = {"langdetect_whole": 1.0}
+    backends = [("langdetect", "langdetect_sampled_"), ("langid", "langid_sampled_")]
+    for backend, prefix in backends:
+        for size in SAMPLE_SIZES:
+            ours = Language(cfg.languages, cfg.min_language_prob, size, backend=backend)
+            try:
+                ours.setup()
+            except ImportError:
+                break
+            name = f"{prefix}{size}"
+            language[name] = lambda d, f=ours: f.identify(d)[0]
+            same = sum(language[name](d) == r for d, r in zip(docs, reference, strict=True))
+            agreement[name] = same / len(docs)
+    lang_rates = race(language, docs, args.seconds, args.repeats)
 
     filters = build_filters(cfg)
     for f in filters:
         f.setup()
-    heuristics = [f for f in filters if f.name != "language"]
 
     def run_all(fs):
         def fn(doc: str):
@@ -101,39 +116,41 @@ def main(argv: list[str] | None = None) -> int:
 
         return fn
 
-    heuristic_rate = docs_per_second(run_all(heuristics), docs, args.seconds, args.repeats)
-    chain_rate = docs_per_second(run_all(filters), docs, args.seconds, args.repeats)
-    per_filter = {
-        f.name: round(docs_per_second(run_all([f]), docs, args.seconds / 3, 1), 1) for f in filters
+    chains = {
+        "heuristics": run_all([f for f in filters if f.name != "language"]),
+        "full_chain": run_all(filters),
     }
+    chain_rates = race(chains, docs, args.seconds, args.repeats)
+    per_filter = race({f.name: run_all([f]) for f in filters}, docs, max(args.seconds / 4, 0.2), 3)
 
+    bare_rate = lang_rates["langdetect_whole"]
     result = {
         "documents": len(docs),
         "source": source,
         "mean_chars": round(sum(map(len, docs)) / len(docs)),
-        "language_sample_chars": cfg.language_sample_chars,
-        "langdetect_whole_docs_per_s": round(bare_rate, 1),
-        "langdetect_sampled_docs_per_s": round(ours_rate, 1),
-        "language_speedup": round(ours_rate / bare_rate, 2),
-        "language_agreement": round(agree, 4),
-        "heuristics_docs_per_s": round(heuristic_rate, 1),
-        "full_chain_docs_per_s": round(chain_rate, 1),
-        "per_filter_docs_per_s": per_filter,
-        "machine": f"{platform.processor() or platform.machine()}, 1 core, python "
-        f"{platform.python_version()}",
+        "default_language_sample_chars": cfg.language_sample_chars,
+        "language_docs_per_s": {k: round(v, 1) for k, v in lang_rates.items()},
+        "language_speedup_vs_whole": {k: round(v / bare_rate, 2) for k, v in lang_rates.items()},
+        "language_agreement_with_whole": {k: round(v, 4) for k, v in agreement.items()},
+        "heuristics_docs_per_s": round(chain_rates["heuristics"], 1),
+        "full_chain_docs_per_s": round(chain_rates["full_chain"], 1),
+        "per_filter_docs_per_s": {k: round(v, 1) for k, v in per_filter.items()},
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (1 used), "
+        f"load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(
-        f"{len(docs)} {source} docs, mean {result['mean_chars']} chars, documents/s per core\n"
-        f"  langdetect whole document : {bare_rate:8.1f}\n"
-        f"  ours, sampled {cfg.language_sample_chars:>5} chars: {ours_rate:8.1f}"
-        f"  ({ours_rate / bare_rate:.2f}x, same language on {agree:.0%})\n"
-        f"  heuristic filters         : {heuristic_rate:8.1f}\n"
-        f"  whole default chain       : {chain_rate:8.1f}\n"
-        f"  per filter: {per_filter}\n"
-        f"-> {RESULTS.relative_to(REPO)}"
-    )
+    lines = [f"{len(docs)} {source} docs, mean {result['mean_chars']} chars; documents/s, 1 core"]
+    for name, rate in lang_rates.items():
+        lines.append(
+            f"  {name:<26} {rate:8.1f}  {rate / bare_rate:5.2f}x whole-doc langdetect, "
+            f"same language on {agreement[name]:.0%}"
+        )
+    lines.append(f"  {'heuristic filters':<26} {chain_rates['heuristics']:8.1f}")
+    lines.append(f"  {'whole default chain':<26} {chain_rates['full_chain']:8.1f}")
+    lines.append("  per filter: " + ", ".join(f"{k} {v:.0f}" for k, v in per_filter.items()))
+    lines.append(f"  ({result['machine']}) -> {RESULTS.relative_to(REPO)}")
+    print("\n".join(lines))
     return 0
 
 

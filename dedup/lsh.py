@@ -55,7 +55,9 @@ def bucket_pairs(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     big = sizes > _MAX_ALL_PAIRS
     if big.any():
         first = np.repeat(starts[big], sizes[big])
-        member = np.concatenate([np.arange(s, s + z) for s, z in zip(starts[big], sizes[big])])
+        member = np.concatenate(
+            [np.arange(s, s + z) for s, z in zip(starts[big], sizes[big], strict=True)]
+        )
         keep = member != first
         out.append(np.stack([ids[first[keep]], ids[member[keep]]], axis=1))
     pairs = np.sort(np.concatenate(out), axis=1)

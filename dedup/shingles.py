@@ -32,12 +32,18 @@ class WordBatch:
     offsets: np.ndarray  # int64 [docs + 1]
 
 
-def normalized_words(texts: pa.Array | Sequence[str | None]) -> pa.ListArray:
-    """Case-folded (lower-case) words with punctuation removed, one list per text."""
+def _stripped(texts: pa.Array | Sequence[str | None]) -> pa.Array:
     arr = pa.array(texts, pa.string()) if not isinstance(texts, pa.Array) else texts
     arr = pc.fill_null(arr.cast(pa.string()), "")
-    stripped = pc.replace_substring_regex(pc.utf8_lower(arr), _PUNCT, "")
-    return pc.utf8_split_whitespace(pc.utf8_trim_whitespace(stripped))
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(arr), _PUNCT, ""))
+
+
+def normalized_words(texts: pa.Array | Sequence[str | None]) -> pa.ListArray:
+    """Case-folded (lower-case) words with punctuation removed, one list per text.
+
+    A text without words gives `[""]` (Arrow's split); `word_hashes` drops that word.
+    """
+    return pc.utf8_split_whitespace(_stripped(texts))
 
 
 def normalized_texts(texts: pa.Array | Sequence[str | None]) -> pa.Array:
@@ -47,19 +53,22 @@ def normalized_texts(texts: pa.Array | Sequence[str | None]) -> pa.Array:
 
 def word_hashes(texts: pa.Array | Sequence[str | None]) -> WordBatch:
     """xxh64 of every word, each distinct word of the batch hashed once."""
-    words = normalized_words(texts)
-    n = len(words)
+    stripped = _stripped(texts)
+    words = pc.utf8_split_whitespace(stripped)
+    lengths = np.asarray(pc.list_value_length(words), dtype=np.int64)
     flat = pc.list_flatten(words)
-    parents = np.asarray(pc.list_parent_indices(words), dtype=np.int64)
-    keep = np.asarray(pc.greater(pc.utf8_length(flat), 0).fill_null(False), dtype=bool)
-    flat = flat.filter(pa.array(keep))
-    parents = parents[keep]
+    empty = np.asarray(pc.equal(pc.utf8_length(stripped), 0), dtype=bool)
+    if empty.any():  # each empty text split into [""]: drop that word
+        keep = np.ones(len(flat), dtype=bool)
+        keep[(np.cumsum(lengths) - lengths)[empty]] = False
+        flat = flat.filter(pa.array(keep))
+        lengths[empty] = 0
     encoded = pc.dictionary_encode(flat)
     vocab = encoded.dictionary.cast(pa.binary()).to_pylist()
     table = np.fromiter(map(xxhash.xxh64_intdigest, vocab), dtype=np.uint64, count=len(vocab))
     indices = np.asarray(encoded.indices, dtype=np.int64)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(parents, minlength=n), out=offsets[1:])
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     return WordBatch(table[indices] if len(indices) else np.zeros(0, np.uint64), offsets)
 
 
@@ -79,25 +88,31 @@ def shingle_hashes(batch: WordBatch, n: int) -> tuple[np.ndarray, np.ndarray]:
     document without words has none.
     """
     w, offsets = batch.hashes, batch.offsets
-    total = len(w)
     counts = np.diff(offsets)
-    doc_of = np.repeat(np.arange(len(counts)), counts)
-    end_of = offsets[1:][doc_of]  # end of each word's document
-    pos = np.arange(total, dtype=np.int64)
+    total = len(w)
+    padded = np.concatenate([w, np.zeros(n, dtype=np.uint64)])
     h = np.zeros(total, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for j in range(n):
-            idx = pos + j
-            valid = idx < end_of
-            nxt = w[np.minimum(idx, max(total - 1, 0))] if total else w
-            h = np.where(valid, h * _MULT + nxt, h)
-        h = _fmix64(h)
-    start_of = offsets[:-1][doc_of]
-    exists = (pos + n <= end_of) | ((pos == start_of) & (end_of - start_of < n))
-    per_doc = np.bincount(doc_of[exists], minlength=len(counts)) if total else counts * 0
+        for j in range(n):  # windows run over document ends; those are dropped below
+            h *= _MULT
+            h += padded[j : j + total]
+        full = counts >= n
+        exists = np.ones(total, dtype=bool)
+        for j in range(1, n):  # the last n-1 positions of a document start no shingle
+            exists[offsets[1:][full] - j] = False
+        for k in range(1, n):  # a document of k < n words: one shingle of its k words
+            docs = np.flatnonzero(counts == k)
+            hk = np.zeros(len(docs), dtype=np.uint64)
+            for j in range(k):
+                hk = hk * _MULT + w[offsets[docs] + j]
+                if j:
+                    exists[offsets[docs] + j] = False
+            h[offsets[docs]] = hk
+        out = _fmix64(h[exists])
+    per_doc = np.where(full, counts - n + 1, (counts > 0).astype(np.int64))
     sh_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(per_doc, out=sh_offsets[1:])
-    return (h[exists] >> np.uint64(32)).astype(np.uint32), sh_offsets
+    return (out >> np.uint64(32)).astype(np.uint32), sh_offsets
 
 
 def text_shingle_hashes(texts: pa.Array | Sequence[str | None], n: int):

@@ -51,5 +51,5 @@ def choose_survivors(
     order = np.lexsort((doc_key, created, -score, roots))  # by cluster, best first
     sorted_roots = roots[order]
     first = np.concatenate(([True], sorted_roots[1:] != sorted_roots[:-1]))
-    best_of_root = dict(zip(sorted_roots[first].tolist(), ids[order][first].tolist()))
+    best_of_root = dict(zip(sorted_roots[first].tolist(), ids[order][first].tolist(), strict=True))
     return np.array([best_of_root[r] for r in roots.tolist()], dtype=np.int64)

@@ -58,7 +58,9 @@ def summarise(results: list[dict[str, Any]], wall_seconds: float) -> dict[str, A
         "dropped": sum(dropped.values()),
         "dropped_by_reason": dict(sorted(dropped.items())),
         "docs_per_s": round(docs / wall_seconds, 1) if docs and wall_seconds > 0 else None,
+        # per task = per core: time spent cleaning, without the one-off model loading
         "docs_per_s_per_task": round(docs / task_seconds, 1) if docs and task_seconds else None,
+        "setup_seconds": round(sum(r.get("setup_seconds", 0.0) for r in processed), 2),
         "wall_seconds": round(wall_seconds, 2),
     }
 
@@ -73,8 +75,8 @@ def run(cfg: Config) -> dict[str, Any]:
     items = shard_items(paths)
     Path(paths.cleaned).mkdir(parents=True, exist_ok=True)
     clean_temp_files(paths.cleaned)
-    start = time.perf_counter()
     with ray_session(cfg.ray):
+        start = time.perf_counter()  # Ray's own start-up is not the stage's throughput
         results = map_shards(
             clean_shard,
             items,
@@ -83,7 +85,8 @@ def run(cfg: Config) -> dict[str, Any]:
             overlap=cfg.overlap,
             fingerprint=fingerprint,
         )
-    stats = summarise(results, time.perf_counter() - start)
+        wall = time.perf_counter() - start
+    stats = summarise(results, wall)
     marker.mark_done(fingerprint, stats)
     reasons = ", ".join(
         f"{k.removeprefix('clean:')} {v}" for k, v in stats["dropped_by_reason"].items()

@@ -79,6 +79,7 @@ def run(cfg: Config) -> dict[str, Any]:
         "urls": stats["total"],
         "fetched_now": sum(r["fetched"] for r in results),
         "requests_now": sum(r["requests"] for r in results),
+        "cpu_s_now": round(sum(r["cpu_s"] for r in results), 3),
         **{f"status.{k}": v for k, v in stats["by_status"].items()},
     }
     marker.mark_done(fp, flat)
@@ -98,7 +99,7 @@ def crawl_shard(item: tuple[int, str], cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
     out = paths.pages / shard_name(index)
     if out.exists():  # a retried task whose first attempt finished
-        return {"shard": index, "fetched": 0, "requests": 0}
+        return {"shard": index, "fetched": 0, "requests": 0, "cpu_s": 0.0}
     links = read_links(links_path)
     order = interleave_hosts(links.column("url").to_pylist(), links.column("canonical_url"))
     size = cfg.fetch.checkpoint_every
@@ -107,6 +108,7 @@ def crawl_shard(item: tuple[int, str], cfg: Config) -> dict[str, Any]:
     clean_temp_files(work)
     _drop_orphan_warcs(paths.warc, index, work)
     fetched = requests = 0
+    cpu_start = _cpu_seconds()
     todo = [c for c in range(len(chunks)) if not _chunk_path(work, c).exists()]
     if todo:
         from webtext.extract import Extractor
@@ -126,7 +128,17 @@ def crawl_shard(item: tuple[int, str], cfg: Config) -> dict[str, Any]:
     table = table.sort_by([("canonical_url", "ascending"), ("url", "ascending")])
     write_parquet_atomic(out, table.cast(PAGES_SCHEMA))
     shutil.rmtree(work, ignore_errors=True)
-    return {"shard": index, "fetched": fetched, "requests": requests}
+    cpu = round(_cpu_seconds() - cpu_start, 3)
+    return {"shard": index, "fetched": fetched, "requests": requests, "cpu_s": cpu}
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process plus its reaped children (the extraction worker)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def read_links(path: str | Path) -> pa.Table:

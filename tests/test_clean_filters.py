@@ -122,6 +122,8 @@ def test_repeated_ngrams_sees_repetition_without_line_breaks():
     assert RepeatedLines(0.7).check(page(one_line)) is None  # one line: nothing to compare
     assert f.check(page(one_line)).startswith("chars in repeated word 10-grams 0.8")
     assert T.repeated_ngram_fraction(["a", "b", "c"], 5) == 0.0
+    twice = ARTICLE.split() * 2
+    assert T.repeated_ngram_fraction(twice, 10) == pytest.approx(0.5, abs=0.01)
 
 
 # -------------------------------------------------------------------- boilerplate
@@ -191,6 +193,8 @@ def test_botwall_drops_soft_404_by_title_only_when_short():
     assert f.check(page(soft404, title="Page Not Found | The Daily Example")) is not None
     assert f.check(page(soft404, title="Just a moment...")) is not None
     assert f.check(page(soft404, title="404")) is not None
+    apache = "Not Found. The requested URL /news/2019/story.html was not found on this server."
+    assert f.check(page(apache)) == "not_found: wall sentences 0.86 of text"
     # a real article whose title merely starts like a wall title
     assert f.check(page(ARTICLE, title="404 Not Found: a history of the web's error page")) is None
     # a long page under a wall title is not a wall
@@ -245,6 +249,8 @@ def test_language_drops_other_languages_and_low_probability():
     assert f.check(p).startswith("de:")
     assert p["lang"] == "de"
     assert Language(["de", "en"], 0.9, 2000).check(page(GERMAN)) is None
+    any_language = page(GERMAN)
+    assert Language([], 0.9, 2000).check(any_language) is None and any_language["lang"] == "de"
     mixed = page(ARTICLE[:300] + " " + GERMAN[:300])
     lang = Language(["en", "de"], 1.0, 2000)
     detail = lang.check(mixed)

@@ -63,9 +63,11 @@ def test_wikipedia_content_filter_drops_mirrors_only(tmp_path):
     # the Bloom filter is cached: a second filter (another worker) reuses the folder
     cached = list((tmp_path / "cache").glob("bloom-*"))
     assert len(cached) == 1 and (cached[0] / "bloom.json").is_file()
+    built_at = (cached[0] / "bloom.json").stat().st_mtime_ns
     other = WikipediaContentFilter(str(tmp_path / "wiki.txt"), 0.5, overlap)
     other.setup()
-    assert list((tmp_path / "cache").glob("*")) == cached
+    assert (cached[0] / "bloom.json").stat().st_mtime_ns == built_at
+    assert list((tmp_path / "cache").glob("bloom-*")) == cached
     assert other.check({"text": mirror}) is not None
 
 

@@ -214,9 +214,13 @@ def test_verify_passes_then_catches_damage(run_dir, tmp_path, capsys):
     table = pa.parquet.read_table(docs_file)
     texts = [t + "!" for t in table.column("text").to_pylist()]
     table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts))
-    write_parquet_atomic(docs_file, table)
+    extra = pa.Table.from_pylist(make_documents(151)[150:], schema=DOCUMENTS_SCHEMA)
+    write_parquet_atomic(docs_file, pa.concat_tables([table, extra]))
     assert cli_main(["verify", str(edited), "--sample", "-1"]) == 1
-    assert "decoded text differs from the document" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "decoded text differs from the document at char" in err
+    assert f"document {extra['id'][0]} (part-00000.parquet) is in no shard" in err
+    assert cli_main(["verify", str(edited), "--sample", "5", "--seed", "3"]) == 1
 
 
 def test_bad_input_fails_with_context(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import socket
+import sys
 import threading
 import time
 import zlib
@@ -27,6 +28,11 @@ Route = Callable[[Handler], None]
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        # clients that hang up early (caps, deadlines, closed keep-alives) are expected
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
     def get_request(self):  # type: ignore[no-untyped-def]
         conn = super().get_request()

@@ -192,9 +192,12 @@ class CleanConfig(Section):
     languages: list[str] = Field(default_factory=lambda: ["en"])
     min_language_prob: float = Field(0.9, ge=0, le=1)
     language_sample_chars: int = Field(
-        2000, ge=100, description="langdetect reads at most this many chars (3 chunks)"
+        1000, ge=100, description="language ID reads at most this many chars (3 chunks)"
     )
     language_seed: int = Field(0, description="langdetect seed: same page, same language")
+    language_backend: Literal["langdetect", "langid"] = Field(
+        "langdetect", description="langid: py3langid (pip install py3langid), faster"
+    )
     min_tokens: int = Field(128, ge=0, description="OpenWebText dropped < 128 GPT-2 tokens")
     max_chars: int = Field(1_000_000, ge=1)
     min_alpha_ratio: float = Field(0.6, ge=0, le=1)

@@ -13,9 +13,9 @@ article about Cloudflare may quote one), so a page is a wall only when
 
 from __future__ import annotations
 
+import bisect
 import re
 
-from webtext.clean import text as T
 from webtext.clean.base import Filter, Page
 
 WALL_PHRASES: dict[str, list[str]] = {
@@ -60,6 +60,7 @@ WALL_PHRASES: dict[str, list[str]] = {
         r"\bwe (could not|couldn't|can't|cannot) find (that|this|the) page\b",
         r"\bthis page (does not|doesn't) exist\b",
         r"\bthe requested url\b.{0,80}\bwas not found\b",
+        r"\bwas not found on this server\b",
     ],
     "consent": [
         r"\bwe (and our partners )?use cookies\b",
@@ -113,6 +114,7 @@ WALL_TITLE = re.compile(
     r")?\W*",
     re.I,
 )
+_BOUNDARY = re.compile(r"[.!?]+(?=\s|$)|\n")
 TITLE_SPLIT = re.compile(r"\s+[|\-–—:·•]\s+|\s*::\s*|\s+\|\s*|\s*\|\s+")
 
 
@@ -125,8 +127,6 @@ class Botwall(Filter):
             kind: re.compile("|".join(f"(?:{p})" for p in pats), re.I)
             for kind, pats in WALL_PHRASES.items()
         }
-        # one pass over the whole text first: most pages hold no phrase at all
-        self._any = re.compile("|".join(rx.pattern for rx in self._phrase.values()), re.I)
 
     def wall_title(self, title: str) -> bool:
         """A title segment that is nothing but a wall title ("Page not found | Site")."""
@@ -134,6 +134,30 @@ class Botwall(Filter):
             if segment and re.search(r"\w", segment) and WALL_TITLE.fullmatch(segment):
                 return True
         return False
+
+    @staticmethod
+    def _gated_sentences(lowered: str) -> list[tuple[int, int]]:
+        """(start, end) of each sentence holding a gate substring; most pages have none.
+
+        Sentences end at a newline or at . ! ? followed by whitespace (not inside a URL,
+        a number or an abbreviation like "e.g").
+        """
+        positions = []
+        for gate in GATES:
+            pos = lowered.find(gate)
+            while pos != -1:
+                positions.append(pos)
+                pos = lowered.find(gate, pos + 1)
+        if not positions:
+            return []
+        bounds = [m.end() for m in _BOUNDARY.finditer(lowered)]
+        spans = set()
+        for pos in positions:
+            k = bisect.bisect_right(bounds, pos)
+            start = bounds[k - 1] if k else 0
+            end = bounds[k] if k < len(bounds) else len(lowered)
+            spans.add((start, end))
+        return sorted(spans)
 
     def hits(self, sentence: str) -> list[str]:
         return [kind for kind, rx in self._phrase.items() if rx.search(sentence)]
@@ -144,19 +168,17 @@ class Botwall(Filter):
         if title and self.wall_title(title) and len(text.split()) < self.title_max_words:
             return f"wall title {title[:80]!r}"
         lowered = text.lower()
-        if not any(gate in lowered for gate in GATES) or not self._any.search(lowered):
-            return None
-        parts = T.sentences(text)
-        total = sum(map(len, parts))
-        if not total:
+        starts = self._gated_sentences(lowered)
+        if not starts:
             return None
         kinds: set[str] = set()
         hit_chars = 0
-        for sentence in parts:
-            found = self.hits(sentence)
+        for start, end in starts:
+            found = self.hits(lowered[start:end])
             if found:
                 kinds.update(found)
-                hit_chars += len(sentence)
+                hit_chars += len(lowered[start:end].strip())
+        total = len(lowered.strip())
         frac = hit_chars / total
         if kinds and frac >= self.max_fraction:
             return f"{','.join(sorted(kinds))}: wall sentences {frac:.2f} of text"

@@ -43,6 +43,7 @@ def build_filters(clean: CleanConfig, overlap: OverlapConfig | None = None) -> l
             clean.min_language_prob,
             clean.language_sample_chars,
             clean.language_seed,
+            clean.language_backend,
         )
     )
     return filters

@@ -9,6 +9,9 @@ than setting the class-wide `DetectorFactory.seed` other code may rely on.
 Speed: langdetect's cost grows with the text it reads (up to 10,000 characters), so we read
 a bounded sample: the whole text when it is short, else a few evenly spaced chunks cut at
 whitespace, `sample_chars` in all.
+
+Optional backend `langid` (py3langid, whose model ships inside the PyPI package, so nothing
+is downloaded at run time): deterministic by construction and several times faster.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from collections.abc import Sequence
 from webtext.clean.base import Filter, Page
 
 _WS = re.compile(r"\s")
+_LETTER = re.compile(r"[^\W\d_]")
 UNKNOWN = "unknown"
+BACKENDS = ("langdetect", "langid")
 
 
 def sample_text(text: str, sample_chars: int, chunks: int = 3) -> str:
@@ -51,6 +56,26 @@ def _factory(seed: int):
     return factory
 
 
+@functools.lru_cache(maxsize=1)
+def _langid():
+    try:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    except ImportError as exc:
+        raise ImportError(
+            "clean.language_backend=langid needs the PyPI package py3langid "
+            "(its model ships inside the package): pip install py3langid"
+        ) from exc
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_langid(text: str) -> list[tuple[str, float]]:
+    """py3langid (naive Bayes over byte n-grams; no randomness): [(language, probability)]."""
+    if not _LETTER.search(text):  # no features: py3langid would answer a uniform guess
+        return []
+    lang, prob = _langid().classify(text)
+    return [] if lang == "zxx" else [(str(lang), float(prob))]
+
+
 def detect(text: str, seed: int = 0) -> list[tuple[str, float]]:
     """[(language, probability), ...] best first; [] when the text has no letters to judge."""
     from langdetect.lang_detect_exception import LangDetectException
@@ -64,7 +89,8 @@ def detect(text: str, seed: int = 0) -> list[tuple[str, float]]:
 
 
 class Language(Filter):
-    """Keeps pages whose most likely language is in `languages` with probability >= min_prob.
+    """Keeps pages whose most likely language is in `languages` with probability >= min_prob
+    (an empty `languages` keeps every page and only records its language).
 
     Annotates every page it sees with `lang` and `lang_prob` (the best guess and its
     probability; `unknown`/0.0 when undecidable), which kept pages carry to cleaned/.
@@ -72,20 +98,39 @@ class Language(Filter):
 
     name = "language"
 
-    def __init__(self, languages: Sequence[str], min_prob: float, sample_chars: int, seed: int = 0):
+    def __init__(
+        self,
+        languages: Sequence[str],
+        min_prob: float,
+        sample_chars: int,
+        seed: int = 0,
+        backend: str = "langdetect",
+    ):
+        if backend not in BACKENDS:
+            raise ValueError(f"language backend {backend!r}: expected one of {BACKENDS}")
         self.languages = tuple(languages)
         self.min_prob, self.sample_chars, self.seed = min_prob, sample_chars, seed
+        self.backend = backend
 
     def setup(self) -> None:
-        _factory(self.seed)
+        if self.backend == "langid":
+            _langid()
+        else:
+            _factory(self.seed)
 
     def identify(self, text: str) -> tuple[str, float]:
-        guesses = detect(sample_text(text, self.sample_chars), self.seed)
+        sample = sample_text(text, self.sample_chars)
+        if self.backend == "langid":
+            guesses = detect_langid(sample)
+        else:
+            guesses = detect(sample, self.seed)
         return guesses[0] if guesses else (UNKNOWN, 0.0)
 
     def check(self, page: Page) -> str | None:
         lang, prob = self.identify(page.get("text") or "")
         page["lang"], page["lang_prob"] = lang, float(prob)
+        if not self.languages:  # no language wanted in particular: record only
+            return None
         if lang not in self.languages:
             return f"{lang}:{prob:.3f} not in {','.join(self.languages)}"
         if prob < self.min_prob:

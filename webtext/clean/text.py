@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-_ALPHA = re.compile(r"[^\W\d_]+")
 _SPACE = re.compile(r"\s+")
 # a non-space character followed by whitespace: a cut there never splits a GPT-2 pre-token
 _CUT = re.compile(r"\S(?=\s)")
@@ -31,10 +30,10 @@ def sentences(text: str) -> list[str]:
 
 def alpha_ratio(text: str) -> float:
     """Letters (any script) over non-whitespace characters; 0 for blank text."""
-    nonspace = len(text) - sum(len(m) for m in _SPACE.findall(text))
+    nonspace = len(text) - sum(map(str.isspace, text))
     if nonspace <= 0:
         return 0.0
-    return sum(len(m) for m in _ALPHA.findall(text)) / nonspace
+    return sum(map(str.isalpha, text)) / nonspace
 
 
 def mean_word_length(tokens: list[str]) -> float:
@@ -68,11 +67,13 @@ def repeated_ngram_fraction(tokens: list[str], n: int) -> float:
     if len(tokens) <= n:
         return 0.0
     lowered = [t.lower() for t in tokens]
-    seen: set[int] = set()
+    grams = list(zip(*(lowered[k:] for k in range(n)), strict=False))  # n shifted views
+    if len(set(grams)) == len(grams):  # the common case, decided in C
+        return 0.0
+    seen: set[tuple[str, ...]] = set()
     covered_until = 0  # words before this index are already counted
     repeated = 0
-    for i in range(len(lowered) - n + 1):
-        gram = hash(tuple(lowered[i : i + n]))
+    for i, gram in enumerate(grams):
         if gram in seen:
             start = max(i, covered_until)
             repeated += sum(map(len, tokens[start : i + n]))

@@ -36,7 +36,17 @@ FRENCH = (
 BOTWALL = (
     "Please enable JavaScript and cookies to continue. Checking your browser before "
     "accessing this site. Please verify you are human by completing the action below. "
-    "Access denied. Ray ID: 7f3a2b1c9d8e."
+    "Access denied. Ray ID: 7f3a2b1c9d8e. "
+    "This process is automatic. Your browser will redirect to your requested content "
+    "shortly. Please allow up to five seconds while we check that your connection is "
+    "secure and that you are not a robot. Why do I have to complete a CAPTCHA? Completing "
+    "the CAPTCHA proves you are a human and gives you temporary access to the web property. "
+    "What can I do to prevent this in the future? If you are on a personal connection, like "
+    "at home, you can run an anti-virus scan on your device to make sure it is not infected "
+    "with malware. If you are at an office or shared network, you can ask the network "
+    "administrator to run a scan across the network looking for misconfigured or infected "
+    "devices. Performance and security by a content delivery network. Your IP address has "
+    "been logged for security reasons. Please enable cookies and reload the page."
 )
 NAV = ["Home", "World", "Politics", "Business", "Science", "Culture", "Sport", "Opinion"]
 FOOTER = (
@@ -177,7 +187,7 @@ def build_miniweb(port: int, *, articles: int = 240, seed: int = 2019) -> MiniWe
         render_article("private", "Hidden", ["x " * 300], rng)
     )
     pages[h1]["/old/0001.html"] = Response(301, b"", {"Location": links[1][0]})
-    pages[h2]["/report.pdf"] = Response(
+    pages[h2]["/files/annual-report"] = Response(
         200, b"%PDF-1.4\n" + bytes(range(256)) * 8, {"Content-Type": "application/pdf"}
     )
     short = _html(
@@ -190,7 +200,7 @@ def build_miniweb(port: int, *, articles: int = 240, seed: int = 2019) -> MiniWe
         (f"http://{h2}:{port}/challenge.html", "botwall"),
         (f"http://{h0}:{port}/private/secret.html", "robots"),
         (f"http://{h1}:{port}/old/0001.html", "redirect"),
-        (f"http://{h2}:{port}/report.pdf", "pdf"),
+        (f"http://{h2}:{port}/files/annual-report", "pdf"),
         (f"http://{h1}:{port}/brief.html", "short"),
         (f"http://{h2}:{port}/missing.html", "404"),
         (f"http://{dead_host}:{port}/nothing.html", "dead_host"),

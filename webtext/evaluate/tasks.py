@@ -120,6 +120,7 @@ def lambada(model: LanguageModel, path: str | Path) -> dict:
             ctx_ids = [EOT_ID, *enc.encode_ordinary(context)]
             tgt_ids = enc.encode_ordinary(" " + word)
             ids = _clip(ctx_ids + tgt_ids, model.context)
+            tgt_ids = tgt_ids[-(len(ids) - 1) :]  # a target longer than the context: its tail
             start = len(ids) - len(tgt_ids)
             x = torch.tensor([ids[:-1]], dtype=torch.long)
             logits = model.logits(x)[0, start - 1 :]
@@ -150,7 +151,8 @@ def cloze_scores(
         filled = re.sub(re.escape(placeholder), lambda _m, c=cand: c, question)
         q_ids = enc.encode_ordinary(" " + filled.strip())
         ids = _clip(ctx_ids + q_ids, model.context)
-        scores.append(sum(_log_softmax_at(model, ids, len(ids) - len(q_ids))))
+        start = max(1, len(ids) - len(q_ids))  # a question longer than the context: its tail
+        scores.append(sum(_log_softmax_at(model, ids, start)))
     return scores
 
 

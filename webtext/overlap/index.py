@@ -11,6 +11,7 @@ later query reuses it and a changed corpus rebuilds it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -60,12 +61,14 @@ def read_split_ids(split_dir: Path) -> pa.Array | None:
         return None
     ids = []
     for path in files:
-        with pa.memory_map(str(path)) as source:
-            try:
-                table = pa.ipc.open_file(source).read_all()
-            except pa.ArrowInvalid:
-                source.seek(0)
-                table = pa.ipc.open_stream(source).read_all()
+        # memory-mapped and left open: only the id column's pages are read (the token column
+        # is never touched), and the ids' buffers keep the mapping alive
+        source = pa.memory_map(str(path))
+        try:
+            table = pa.ipc.open_file(source).read_all()
+        except pa.ArrowInvalid:
+            source.seek(0)
+            table = pa.ipc.open_stream(source).read_all()
         if "id" not in table.column_names:
             raise ValueError(f"{path}: token shard without an 'id' column")
         ids.append(table.column("id").combine_chunks().cast(pa.string()))
@@ -85,20 +88,31 @@ def hash_document_shard(item: tuple[str, str], *, ngram: int, shards_dir: str) -
         return json.loads(Path(out_stem + ".json").read_text())
     train_ids = read_split_ids(Path(shards_dir) / "train")
     val_ids = read_split_ids(Path(shards_dir) / "val")
+    # one set lookup per task (is_in builds a hash table of the value set on every call)
+    all_ids = pq.read_table(doc_path, columns=["id"]).column("id").combine_chunks()
+    all_ids = all_ids.cast(pa.string())
+    in_train = (
+        np.ones(len(all_ids), bool)  # no tokenize output yet: every document is training
+        if train_ids is None
+        else pc.is_in(all_ids, value_set=train_ids).to_numpy(zero_copy_only=False)
+    )
+    in_val = (
+        np.zeros(len(all_ids), bool)
+        if val_ids is None
+        else pc.is_in(all_ids, value_set=val_ids).to_numpy(zero_copy_only=False)
+    )
+    hashes, val_rows, row = [], [], 0
+    stats = {"documents": len(all_ids), "train_documents": 0, "val_documents": 0, "ngrams": 0}
     pf = pq.ParquetFile(doc_path)
-    hashes, val_rows = [], []
-    stats = {"documents": 0, "train_documents": 0, "val_documents": 0, "ngrams": 0}
     for batch in pf.iter_batches(columns=["id", "text"], batch_size=_BATCH_ROWS):
         ids, texts = batch.column(0), batch.column(1)
-        stats["documents"] += len(ids)
-        if train_ids is None:  # no tokenize output yet: every document counts as training
-            train = texts
-        else:
-            mask = pc.is_in(ids, value_set=train_ids)
-            train = texts.filter(mask)
-        if val_ids is not None:
-            vmask = pc.is_in(ids, value_set=val_ids)
-            val_rows.append(pa.table({"id": ids.filter(vmask), "text": texts.filter(vmask)}))
+        train_mask = in_train[row : row + len(ids)]
+        val_mask = in_val[row : row + len(ids)]
+        row += len(ids)
+        train = texts.filter(pa.array(train_mask))
+        if val_mask.any():
+            vm = pa.array(val_mask)
+            val_rows.append(pa.table({"id": ids.filter(vm), "text": texts.filter(vm)}))
         stats["train_documents"] += len(train)
         if len(train):
             ng = ngram_hashes(train, ngram)
@@ -251,6 +265,18 @@ def build_file_index(
     folder = root / f"bloom-{file_index_key(files, overlap, text_unit)}"
     if PartitionedBloom.is_complete(folder):
         return PartitionedBloom.load(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{folder.name}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker builds, the others wait and load it
+        if PartitionedBloom.is_complete(folder):
+            return PartitionedBloom.load(folder)
+        return _build_file_index(files, overlap, text_unit, root, folder)
+
+
+def _build_file_index(
+    files: list[str | Path], overlap: OverlapConfig, text_unit: TextUnit, root: Path, folder: Path
+) -> PartitionedBloom:
+    log.info("overlap: building the n-gram Bloom filter of %s", ", ".join(map(str, files)))
     tmp = root / f".{folder.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

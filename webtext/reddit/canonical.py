@@ -37,7 +37,10 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 _BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _MULTI_SLASH = re.compile(r"/{2,}")
-_HOST_OK = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$")
+_PLAIN = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*\Z")
+_IPV4ISH = re.compile(r"[0-9.]+\Z")
+_HOST_CHARS = re.compile(r"[a-z0-9_][a-z0-9._-]*\Z")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 # characters left as they are when quoting a component (reserved sub-delims and '%')
 _PATH_SAFE = "/:@!$&'()*+,;=%-._~"
 _QUERY_SAFE = "/:@!$'()*+,;=?%-._~"
@@ -58,13 +61,15 @@ def _fix_pct(match: re.Match[str]) -> str:
 
 def normalize_percent(text: str, safe: str) -> str:
     """Quote what must be quoted, decode unreserved escapes, upper-case the other escapes."""
+    if _PLAIN.match(text):  # the common case: nothing to quote, no escapes
+        return text
     text = quote(text, safe=safe, encoding="utf-8", errors="surrogateescape")
     text = _BAD_PCT.sub("%25", text)
     return _PCT.sub(_fix_pct, text)
 
 
 def _remove_dot_segments(path: str) -> str:
-    if "." not in path:
+    if "/." not in path:
         return path
     out: list[str] = []
     segments = path.split("/")
@@ -94,16 +99,22 @@ def _normalize_host(host: str) -> tuple[str, bool]:
             return "[" + ipaddress.IPv6Address(host.strip("[]")).compressed + "]", True
         except ValueError:
             raise BadUrl("malformed_url", f"bad IPv6 host {host!r}") from None
-    try:
-        return str(ipaddress.IPv4Address(host)), True
-    except ValueError:
-        pass
+    if _IPV4ISH.match(host):
+        try:
+            return str(ipaddress.IPv4Address(host)), True
+        except ValueError:
+            raise BadUrl("malformed_url", f"bad IPv4 host {host!r}") from None
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
             raise BadUrl("malformed_url", f"host is not valid IDNA: {host!r}") from None
-    if not _HOST_OK.match(host) or len(host) > 253:
+    if (
+        not _HOST_CHARS.match(host)
+        or len(host) > 253
+        or ".." in host
+        or (len(host) > 63 and any(len(label) > 63 for label in host.split(".")))
+    ):
         raise BadUrl("malformed_url", f"bad host {host!r}")
     return host, False
 
@@ -139,9 +150,9 @@ def split_url(url: str) -> tuple[str, str, str, bool]:
     fetch = fetch_url(url)
     if len(fetch) > MAX_URL_LENGTH:
         raise BadUrl("malformed_url", f"longer than {MAX_URL_LENGTH} characters")
-    if any(c in fetch for c in " \t\n\r\x00"):
+    if _CONTROL.search(fetch):
         fetch = fetch.replace(" ", "%20")
-        if any(c in fetch for c in "\t\n\r\x00"):
+        if _CONTROL.search(fetch):
             raise BadUrl("malformed_url", "control characters in URL")
     try:
         parts = urlsplit(fetch)
@@ -171,7 +182,9 @@ def split_url(url: str) -> tuple[str, str, str, bool]:
     if port is not None and port != DEFAULT_PORTS[scheme]:
         key_host = f"{key_host}:{port}"
     path = normalize_percent(parts.path, _PATH_SAFE) or "/"
-    path = _remove_dot_segments(_MULTI_SLASH.sub("/", path))
+    if "//" in path:
+        path = _MULTI_SLASH.sub("/", path)
+    path = _remove_dot_segments(path)
     query = _canonical_query(parts.query)
     key = f"{scheme}://{key_host}{path}" + (f"?{query}" if query else "")
     return fetch, key, host.strip("[]"), is_ip

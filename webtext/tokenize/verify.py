@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -141,40 +142,125 @@ def verify_run(run_dir: str | Path, *, sample: int = 64, seed: int = 0) -> Verif
             if not a["last_id"] < b["first_id"]:
                 problems.append(f"{a['file']} and {b['file']}: ids overlap or are out of order")
     if sample:
-        _check_sample(paths.documents, readers, sample, seed, result)
+        _check_text(paths.documents, readers, index["val_fraction"], sample, seed, result)
     return result
 
 
-def _check_sample(
-    documents: Path, readers: list[tuple[dict, ShardReader]], sample: int, seed: int, result
+MAX_EXAMPLES = 20  # text problems listed one by one; more are counted
+
+
+def _compare(reader: ShardReader, i: int, text: str, enc: Any) -> str | None:
+    """None when row i of `reader` decodes to exactly `text`, else what is wrong."""
+    raw = enc.decode_bytes(reader.document(i)[:-1].tolist())
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "tokens do not decode to valid UTF-8"
+    if decoded == text:
+        return None
+    pairs = zip(decoded, text, strict=False)
+    at = next((k for k, (x, y) in enumerate(pairs) if x != y), min(len(decoded), len(text)))
+    return f"decoded text differs from the document at char {at}"
+
+
+class _TextProblems:
+    def __init__(self, result: VerifyResult):
+        self.result, self.count = result, 0
+
+    def add(self, reader: ShardReader, i: int, what: str) -> None:
+        self.count += 1
+        if self.count <= MAX_EXAMPLES:
+            where = f"{reader.path.parent.name}/{reader.path.name} row {i} ({reader.doc_id(i)})"
+            self.result.problems.append(f"{where}: {what}")
+
+    def close(self) -> None:
+        if self.count > MAX_EXAMPLES:
+            self.result.problems.append(f"... {self.count} rows with text problems in all")
+
+
+def _check_text(
+    documents: Path,
+    readers: list[tuple[dict, ShardReader]],
+    val_fraction: float,
+    sample: int,
+    seed: int,
+    result: VerifyResult,
 ) -> None:
-    population = [(r, i) for _, r in readers for i in range(len(r))]
-    if sample > 0 and sample < len(population):
-        population = random.Random(seed).sample(population, sample)
-    if not population:
+    """Decode `sample` random rows (all when < 0) and compare them with documents/."""
+    shards = [r for _, r in readers]
+    total = sum(len(r) for r in shards)
+    if not total:
         return
     if not documents.is_dir():
         result.problems.append(f"{documents} is missing: cannot compare decoded text")
         return
-    ids = {r.doc_id(i) for r, i in population}
-    texts = _documents_text(documents, ids)
-    enc = get_encoding()
-    for reader, i in population:
-        doc_id = reader.doc_id(i)
-        where = f"{reader.path.parent.name}/{reader.path.name} row {i} (id {doc_id})"
-        if doc_id not in texts:
-            result.problems.append(f"{where}: no document with this id in documents/")
-            continue
-        raw = enc.decode_bytes(reader.document(i)[:-1].tolist())
-        try:
-            decoded = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            result.problems.append(f"{where}: tokens do not decode to valid UTF-8")
-            continue
-        if decoded != texts[doc_id]:
-            at = next(
-                (k for k, (x, y) in enumerate(zip(decoded, texts[doc_id], strict=False)) if x != y),
-                min(len(decoded), len(texts[doc_id])),
-            )
-            result.problems.append(f"{where}: decoded text differs from the document at char {at}")
+    if sample < 0 or sample >= total:
+        _check_every_document(documents, readers, val_fraction, result)
+        return
+    ends = np.cumsum([len(r) for r in shards])
+    picks = sorted(random.Random(seed).sample(range(total), sample))
+    where = np.searchsorted(ends, picks, side="right")
+    rows = [
+        (shards[s], p - (int(ends[s - 1]) if s else 0)) for s, p in zip(where, picks, strict=True)
+    ]
+    texts = _documents_text(documents, {r.doc_id(i) for r, i in rows})
+    enc, problems = get_encoding(), _TextProblems(result)
+    for reader, i in rows:
+        text = texts.get(reader.doc_id(i))
+        what = "no document with this id in documents/" if text is None else None
+        what = what or _compare(reader, i, text, enc)
+        if what:
+            problems.add(reader, i, what)
         result.sampled += 1
+    problems.close()
+
+
+def _check_every_document(
+    documents: Path,
+    readers: list[tuple[dict, ShardReader]],
+    val_fraction: float,
+    result: VerifyResult,
+) -> None:
+    """Every document against its row, one documents/ file at a time (bounded memory); also
+    finds documents that no shard holds and rows whose document is gone."""
+    by_split: dict[bool, list[tuple[dict, ShardReader]]] = {True: [], False: []}
+    for entry, reader in readers:
+        by_split[entry["split"] == "val"].append((entry, reader))
+    firsts = {k: [e["first_id"] for e, _ in v] for k, v in by_split.items()}
+    enc, problems = get_encoding(), _TextProblems(result)
+    matched = 0
+    for path in sorted(documents.glob("part-*.parquet")):
+        table = pq.read_table(path, columns=["id", "text"])
+        ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
+        vals = is_val(split_keys(ids), val_fraction)
+        groups: dict[int, list[int]] = {}
+        keys: dict[int, bool] = {}
+        for n, doc_id in enumerate(ids):
+            in_val = bool(vals[n])
+            s = bisect_right(firsts[in_val], doc_id) - 1
+            if s < 0:
+                result.problems.append(f"document {doc_id} ({path.name}) is in no shard")
+                continue
+            key = s * 2 + in_val
+            groups.setdefault(key, []).append(n)
+            keys[key] = in_val
+        for key, members in groups.items():
+            _, reader = by_split[keys[key]][key // 2]
+            found = pc.index_in(
+                pa.array([ids[n] for n in members], pa.string()), value_set=reader.ids
+            ).to_pylist()
+            for n, row in zip(members, found, strict=True):
+                if row is None:
+                    result.problems.append(f"document {ids[n]} ({path.name}) is in no shard")
+                    continue
+                matched += 1
+                what = _compare(reader, row, texts[n], enc)
+                if what:
+                    problems.add(reader, row, what)
+                result.sampled += 1
+    problems.close()
+    if matched != result.rows:
+        result.problems.append(
+            f"{result.rows - matched} shard rows have no document in documents/ "
+            f"({result.rows} rows, {matched} matched)"
+        )

@@ -14,53 +14,27 @@ so a resume continues the stream instead of replaying it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 EOT_ID = 50256
 
 
-def shard_files(shards_dir: str | Path, split: str) -> list[Path]:
-    """Shard files of a split, as `index.json` lists them (else `<split>/*.arrow`, sorted)."""
-    shards_dir = Path(shards_dir)
-    index = shards_dir / "index.json"
-    if index.is_file():
-        listed = json.loads(index.read_text(encoding="utf-8")).get("shards", [])
-        files = [shards_dir / s["file"] for s in listed if s.get("split") == split]
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing:
-            raise FileNotFoundError(f"{index} lists shards that are missing: {missing[:3]}")
-        return files
-    return sorted((shards_dir / split).glob("*.arrow"))
-
-
 class TokenShards:
-    """Zero-copy uint16 token streams of Arrow IPC shard files (one array per record batch)."""
+    """Zero-copy uint16 token streams of one split (one array per shard file).
 
-    def __init__(self, files: list[Path]):
-        self.files = list(files)
-        self.segments: list[np.ndarray] = []
-        self._keep: list[Any] = []  # memory maps and batches the views point into
-        for path in self.files:
-            source = pa.memory_map(str(path), "r")
-            reader = pa.ipc.open_file(source)
-            if "tokens" not in reader.schema.names:
-                raise ValueError(f"{path}: no 'tokens' column (columns: {reader.schema.names})")
-            for i in range(reader.num_record_batches):
-                batch = reader.get_batch(i)
-                tokens = batch.column(batch.schema.get_field_index("tokens")).flatten()
-                if tokens.type != pa.uint16():
-                    raise ValueError(f"{path}: tokens are {tokens.type}, expected uint16")
-                view = tokens.to_numpy(zero_copy_only=True)
-                if len(view):
-                    self.segments.append(view)
-                self._keep.append(batch)
-            self._keep.append(source)
+    Opened with `webtext.tokenize.reader.open_split`: every shard listed in `index.json` is
+    memory-mapped and its tokens are a numpy view of the file, read by the OS on demand.
+    """
+
+    def __init__(self, shards_dir: str | Path, split: str):
+        from webtext.tokenize.reader import open_split
+
+        self.split = open_split(shards_dir, split)  # keeps the memory maps alive
+        self.files = [s.path for s in self.split.shards]
+        self.segments: list[np.ndarray] = [s.tokens for s in self.split.shards if s.num_tokens]
 
     @property
     def num_tokens(self) -> int:

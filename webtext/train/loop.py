@@ -39,7 +39,7 @@ from webtext.train.checkpoint import (
     set_rng_state,
     strip_wrapper_prefixes,
 )
-from webtext.train.data import TokenShards, WindowLoader, shard_files
+from webtext.train.data import TokenShards, WindowLoader
 from webtext.train.model import GPT
 from webtext.train.presets import GPTConfig, get_preset
 
@@ -216,23 +216,18 @@ class Trainer:
     # -- data
     def _loaders(self) -> tuple[WindowLoader, WindowLoader | None]:
         shards_dir = self.paths.shards
-        train_files = shard_files(shards_dir, "train")
-        if not train_files:
-            raise ConfigError(f"no training shards in {shards_dir}/train: run `webtext tokenize`")
-        common = dict(rank=self.rt.rank, world_size=self.rt.world_size)
-        train = WindowLoader(
-            TokenShards(train_files), self.seq_len, self.tc.micro_batch_size, seed=self.tc.seed,
-            **common,
-        )  # fmt: skip
+        if not self.paths.shards_index.is_file():
+            raise ConfigError(f"{self.paths.shards_index} not found: run `webtext tokenize`")
+        train_shards = TokenShards(shards_dir, "train")
+        if not train_shards.segments:
+            raise ConfigError(f"no training tokens in {shards_dir}: run `webtext tokenize`")
+        common = dict(rank=self.rt.rank, world_size=self.rt.world_size, seed=self.tc.seed)
+        train = WindowLoader(train_shards, self.seq_len, self.tc.micro_batch_size, **common)
         train.check_enough("train shards")
-        val_files = shard_files(shards_dir, "val")
-        val = None
-        if val_files:
-            val_shards = TokenShards(val_files)
-            n = sum((len(s) - 1) // self.seq_len for s in val_shards.segments)
-            micro = min(self.tc.micro_batch_size, n // self.rt.world_size)
-            if micro >= 1:
-                val = WindowLoader(val_shards, self.seq_len, micro, seed=self.tc.seed, **common)
+        val_shards = TokenShards(shards_dir, "val")
+        n = sum((len(s) - 1) // self.seq_len for s in val_shards.segments)
+        micro = min(self.tc.micro_batch_size, n // self.rt.world_size)
+        val = WindowLoader(val_shards, self.seq_len, micro, **common) if micro >= 1 else None
         if val is None:
             log.warning("train: no validation windows of %d tokens; val_loss is not measured",
                         self.seq_len + 1)  # fmt: skip
