@@ -124,6 +124,7 @@ def mini_run(tmp_path_factory):
     return root, run
 
 
+@pytest.mark.ray
 def test_planted_overlap_measured_exactly(mini_run, ray_local, tmp_path):
     from webtext.overlap.analysis import analyze
 
@@ -164,6 +165,7 @@ def test_planted_overlap_measured_exactly(mini_run, ray_local, tmp_path):
     assert "http" not in html  # self-contained: no external assets
 
 
+@pytest.mark.ray
 def test_untrained_documents_are_not_in_the_filter(mini_run, ray_local, tmp_path):
     from webtext.overlap.analysis import analyze
 
@@ -177,6 +179,7 @@ def test_untrained_documents_are_not_in_the_filter(mini_run, ray_local, tmp_path
     assert not any((root / "overlap" / "_work").glob("*/*.npy"))
 
 
+@pytest.mark.ray
 def test_overlap_cli_reuses_the_filter(mini_run, ray_local, tmp_path, capsys):
     from webtext.cli import main
 
@@ -190,3 +193,24 @@ def test_overlap_cli_reuses_the_filter(mini_run, ray_local, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "t.txt" in out and "100.00%" in out and "in train" in out
     assert main(["overlap", str(root), "--against", str(tmp_path / "missing.txt")]) == 2
+
+
+def test_shard_hashing_keeps_train_only_and_resumes(tmp_path):
+    from webtext.overlap.index import hash_document_shard
+
+    make_run(tmp_path)
+    doc = tmp_path / "documents" / "part-00000.parquet"
+    stem = str(tmp_path / "work" / "hashes-00000")
+    (tmp_path / "work").mkdir()
+    stats = hash_document_shard((str(doc), stem), ngram=8, shards_dir=str(tmp_path / "shards"))
+    assert stats["documents"] == 25
+    assert stats["train_documents"] + stats["val_documents"] <= 25
+    hashes = np.load(stem + ".npy")
+    assert len(hashes) == stats["distinct"] and np.all(np.diff(hashes) > 0)  # sorted, distinct
+    assert stats["ngrams"] == stats["train_documents"] * 193
+    val = pq.read_table(stem.replace("hashes-", "val-") + ".parquet")
+    assert val.num_rows == stats["val_documents"]
+    mtime = (tmp_path / "work" / "hashes-00000.npy").stat().st_mtime_ns
+    again = hash_document_shard((str(doc), stem), ngram=8, shards_dir=str(tmp_path / "shards"))
+    assert again == stats
+    assert (tmp_path / "work" / "hashes-00000.npy").stat().st_mtime_ns == mtime

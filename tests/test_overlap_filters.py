@@ -124,3 +124,34 @@ def test_build_overlap_filters_config(tmp_path):
     )
     assert [f.name for f in both] == ["wikipedia", "decontaminated"]
     assert isinstance(both[1], DecontaminationFilter)
+
+
+@pytest.mark.shared
+def test_clean_chain_records_decontaminated_for_planted_articles(shared_dir, tmp_path):
+    """Real articles through the whole clean chain: only pages that contain a test passage
+    get `clean:decontaminated`; every page the chain kept before is still kept."""
+    from webtext.clean.chain import build_chain
+
+    truth = json.loads((shared_dir / "data/aeb-dev/ground-truth.json").read_text("utf-8"))
+    pages = [
+        {"url": v["url"], "canonical_url": v["url"], "text": v["articleBody"], "title": ""}
+        for v in truth.values()
+        if v.get("articleBody")
+    ]
+    before = build_chain(CleanConfig())
+    kept = [p for p in pages if before.check(p).kept]
+    assert len(kept) >= 10
+    planted = {kept[i]["url"] for i in (0, 3, 7)}
+    passages = []
+    for page in kept:
+        if page["url"] in planted:
+            words = page["text"].split()
+            middle = len(words) // 2
+            passages.append(" ".join(words[middle : middle + 60]))  # a passage from the middle
+    passages.append("an unrelated test passage that no article contains at all, not one")
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in passages))
+    after = build_chain(CleanConfig(decontaminate=[str(tmp_path / "test.jsonl")]))
+    decisions = {p["url"]: after.check(p) for p in kept}
+    assert {u for u, d in decisions.items() if not d.kept} == planted
+    assert {d.reason for u, d in decisions.items() if u in planted} == {"clean:decontaminated"}
+    assert after.dropped["clean:decontaminated"] == 3

@@ -13,6 +13,7 @@ parallelism.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -74,9 +75,13 @@ class Extractor:
 
     # -------------------------------------------------------------------------- api
     def extract(self, html: str, url: str) -> ExtractResult:
+        """Main text and title of one page. Text shorter than `min_chars` (after stripping)
+        comes back empty; `error` is set only for a failure (timeout, crash, exception)."""
         with self._lock:
             if self._worker is None and self.cfg.isolation == "process":
                 raise RuntimeError("Extractor is closed")
+            if isinstance(html, bytes):
+                html = html.decode("utf-8", errors="replace")
             text, title, error = self._run(html if isinstance(html, str) else "", url or "")
             text = (text or "").strip()
             if len(text) < self.cfg.min_chars:
@@ -103,7 +108,8 @@ class Extractor:
     def __del__(self) -> None:
         worker = getattr(self, "_worker", None)
         if worker is not None:
-            worker.kill()
+            with contextlib.suppress(Exception):  # may run during interpreter shutdown
+                worker.kill()
 
     def __reduce__(self):
         # a live worker cannot travel: a copy sent to a Ray task starts its own

@@ -78,14 +78,16 @@ def read_split_ids(split_dir: Path) -> pa.Array | None:
 def hash_document_shard(item: tuple[str, str], *, ngram: int, shards_dir: str) -> dict:
     """Distinct n-gram hashes of the train documents of one documents/ shard.
 
-    Writes `<work>/hashes-N.npy` and `<work>/val-N.parquet` (the val documents' id and
-    text, for the val-vs-train report); skipped when both exist.
+    Writes `<work>/hashes-N.npy`, `<work>/val-N.parquet` (the val documents' id and text,
+    for the val-vs-train report) and last `<work>/hashes-N.json` (counts); a rerun after a
+    crash skips the shards that have all three.
     """
     doc_path, out_stem = item
     hash_path, val_path = Path(out_stem + ".npy"), Path(out_stem.replace("hashes-", "val-"))
     val_path = val_path.with_suffix(".parquet")
-    if hash_path.exists() and val_path.exists():
-        return json.loads(Path(out_stem + ".json").read_text())
+    done = Path(out_stem + ".json")  # written last: the shard's completion marker
+    if done.exists() and hash_path.exists() and val_path.exists():
+        return json.loads(done.read_text())
     train_ids = read_split_ids(Path(shards_dir) / "train")
     val_ids = read_split_ids(Path(shards_dir) / "val")
     # one set lookup per task (is_in builds a hash table of the value set on every call)

@@ -13,6 +13,8 @@ import glob
 import gzip
 import lzma
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +96,7 @@ def expand_sources(patterns: list[str]) -> list[Path]:
     return [found[k] for k in sorted(found)]
 
 
-def _zst_chunks(path: Path) -> Iterator[bytes]:
+def _zst_frames(path: Path) -> Iterator[bytes]:
     """Decompressed chunks of a (multi-frame) .zst; a file cut inside a frame raises EOFError.
 
     zstandard's stream_reader stops quietly at a cut frame, so frames are walked here.
@@ -125,6 +127,49 @@ def _zst_chunks(path: Path) -> Iterator[bytes]:
                     data = b""
     if in_frame:
         raise EOFError("the zstd frame ends early")
+
+
+def _zst_chunks(path: Path) -> Iterator[bytes]:
+    """`_zst_frames` run in a thread: zstandard releases the GIL, so decompression overlaps
+    JSON parsing. A bounded queue keeps at most a few chunks in memory."""
+    chunks: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in _zst_frames(path):
+                while not stop.is_set():
+                    try:
+                        chunks.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: object = done
+        except BaseException as exc:  # handed to the consumer, raised there
+            item = exc
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name=f"zstd:{path.name}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _stream_chunks(stream: BinaryIO) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ import collections
 import html
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,8 @@ def _language_mix(paths: RunPaths) -> list[tuple[str, float]]:
         t = pq.read_table(f, columns=["reason", "detail"])
         for reason, detail in zip(t["reason"].to_pylist(), t["detail"].to_pylist(), strict=True):
             if reason == "clean:language" and detail:
-                langs[str(detail).split()[0].strip(",:;()")] += 1
+                match = re.match(r"[a-z]{2,3}(?:-[a-z]+)?", str(detail))
+                langs[match.group(0) if match else "unknown"] += 1
     return langs.most_common(15)
 
 
