@@ -6,7 +6,7 @@ them with `webtext crawl` (extract.extractor=trafilatura, 2 Ray CPUs) and extrac
 same HTML with bare `trafilatura.extract` in this process. Prints pages/s of both and the
 ratio (target >= 0.8 on 2 cores); writes bench/results/crawl.json.
 
-    .venv/bin/python bench/bench_crawl.py [--repeats 8] [--hosts 8] [--shards 4]
+    .venv/bin/python bench/bench_crawl.py [--repeats 2] [--hosts 8] [--shards 2]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="copies of each page per host")
     parser.add_argument("--hosts", type=int, default=8)
-    parser.add_argument("--shards", type=int, default=4, help="links files (Ray tasks)")
+    parser.add_argument("--shards", type=int, default=2, help="links files (Ray tasks)")
     parser.add_argument("--cpus", type=int, default=2)
     args = parser.parse_args()
     if not SHARED.is_dir():

@@ -115,14 +115,25 @@ def _rss_kb(field: str) -> int:
 
 
 def _child(queue, fn, args, kwargs) -> None:
+    import tracemalloc
+
+    import pyarrow as pa
+
     start = _rss_kb("VmRSS")
+    tracemalloc.start()
     fn(*args, **kwargs)
-    queue.put((_rss_kb("VmHWM") - start) * 1024)
+    python_peak = tracemalloc.get_traced_memory()[1]  # Python objects and NumPy arrays
+    arrow_peak = pa.default_memory_pool().max_memory()  # Arrow buffers
+    queue.put({"live": python_peak + arrow_peak, "rss": (_rss_kb("VmHWM") - start) * 1024})
 
 
-def forked_peak(fn, *args, **kwargs) -> int:
-    """Peak RSS growth in bytes of `fn(*args, **kwargs)` run in a forked child."""
-    ctx = mp.get_context("fork")
+def forked_peak(fn, *args, **kwargs) -> dict[str, int]:
+    """Peak memory of `fn(*args, **kwargs)` in a fresh (spawned) process, in bytes.
+
+    `live`: the peak of bytes held, Python and NumPy (tracemalloc) plus Arrow's pool;
+    `rss`: the growth of the resident set, which adds what allocators cache.
+    """
+    ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, fn, args, kwargs))
     proc.start()
@@ -149,24 +160,21 @@ def memory_run(n_docs: int, folder: Path) -> dict[str, int]:
     params = minhash_params(cfg)
     work = str(folder / "work")
     peaks = {}
-    peaks["signatures"] = max(
-        forked_peak(signature_task, s, work=work, params=params,
-                    num_buckets=cfg.num_buckets, batch_size=cfg.batch_size)
-        for s in shards
-    )  # fmt: skip
-    peaks["edges"] = max(
-        forked_peak(edge_task, p, work=work, shards=shards, params=params)
+    (shard,) = shards
+    peaks["signatures"] = forked_peak(signature_task, shard, work=work, params=params,
+                                      num_buckets=cfg.num_buckets, batch_size=cfg.batch_size)  # fmt: skip
+    sizes = [
+        sum(f.stat().st_size for f in (Path(work) / "buckets" / f"{p:05d}").iterdir())
         for p in range(cfg.num_buckets)
-    )
+    ]
+    biggest = int(np.argmax(sizes))  # the partition with the most records
+    peaks["edges"] = forked_peak(edge_task, biggest, work=work, shards=shards, params=params)
+    for p in range(cfg.num_buckets):
+        edge_task(p, work=work, shards=shards, params=params)
     peaks["cluster (driver)"] = forked_peak(cluster, work, shards, cfg.num_buckets)
-    peaks["provenance"] = max(
-        forked_peak(provenance_task, s, work=work, shards=shards) for s in shards
-    )
-    peaks["write"] = max(
-        forked_peak(write_task, s, work=work, out_dir=str(folder / "documents"),
-                    batch_size=cfg.batch_size)
-        for s in shards
-    )  # fmt: skip
+    peaks["provenance"] = forked_peak(provenance_task, shard, work=work, shards=shards)
+    peaks["write"] = forked_peak(write_task, shard, work=work, out_dir=str(folder / "documents"),
+                                 batch_size=cfg.batch_size)  # fmt: skip
     return peaks
 
 
@@ -175,13 +183,17 @@ def bench_memory(small: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         a = memory_run(small, Path(tmp) / "a")
         b = memory_run(large, Path(tmp) / "b")
-    per_doc = {k: round((b[k] - a[k]) / (large - small), 1) for k in a}
+    live_per_doc = {k: round(v["live"] / large, 1) for k, v in b.items()}
     return {
         "docs": [small, large],
         "shards": 1,
-        "peak_growth_bytes": {"small": a, "large": b},
-        "bytes_per_doc_by_step": per_doc,
-        "max_bytes_per_doc": max(per_doc.values()),
+        "live_peak_bytes_per_doc_at_large": live_per_doc,
+        "live_growth_bytes_per_added_doc": {
+            k: round((b[k]["live"] - a[k]["live"]) / (large - small), 1) for k in a
+        },
+        "rss_growth_bytes_per_doc_at_large": {k: round(v["rss"] / large, 1) for k, v in b.items()},
+        "max_live_bytes_per_doc": max(live_per_doc.values()),
+        "peaks": {"small": a, "large": b},
         "signature_file_bytes_per_doc": 128 * 4,
     }
 

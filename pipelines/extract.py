@@ -30,7 +30,7 @@ REEXTRACT = ("ok", "extract_empty")
 
 
 def fingerprint(cfg: Config) -> str:
-    return cfg.fingerprint("extract") + cfg.fingerprint("fetch")[:8]
+    return cfg.fingerprint("fetch", "extract")  # fetch.max_bytes bounds decompression
 
 
 def run(cfg: Config) -> dict[str, Any]:

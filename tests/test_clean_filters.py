@@ -76,6 +76,15 @@ def test_token_count_stops_early_but_never_undercounts():
         assert counted == exact if exact < threshold else counted >= threshold
 
 
+def test_prefix_cut_tokens_are_a_prefix_of_the_document_tokens():
+    enc = get_encoding().encode_ordinary
+    text = ARTICLE + "\n\n  It's 3.5%  of   $1,000... ok?!  Don't-stop\tnow: 42nd.  "
+    full = enc(text)
+    for match in T._CUT.finditer(text):
+        prefix = enc(text[: match.end()])
+        assert full[: len(prefix)] == prefix
+
+
 def test_min_tokens_filter_pickles_without_its_encoder():
     f = MinTokens(128)
     f.setup()
@@ -176,6 +185,30 @@ WALLS = {
 }
 
 
+MORE_WALLS = {
+    "captcha": [
+        "Verifying you are human. This may take a few seconds.",
+        "Press & Hold to confirm you are a human (and not a bot).",
+        "Pardon Our Interruption. As you were browsing something about your browser made us "
+        "think you were a bot.",
+    ],
+    "cloudflare": ["example.com needs to review the security of your connection before "
+                   "proceeding. Ray ID: 7a1b2c3d4e5f"],
+    "javascript": ["Please enable JS and disable any ad blocker."],
+    "not_found": ["Oops! That page can’t be found. It looks like nothing was found here."],
+    "login": [
+        "You have reached your free article limit. Subscribe to read the rest.",
+        "This content is for subscribers only. To read the full story, log in.",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind,text", [(k, t) for k, ts in MORE_WALLS.items() for t in ts])
+def test_botwall_drops_more_walls(kind, text):
+    detail = Botwall().check(page(text))
+    assert detail is not None and kind in detail
+
+
 @pytest.mark.parametrize("kind", sorted(WALLS))
 def test_botwall_drops_walls(kind):
     detail = Botwall().check(page(WALLS[kind]))
@@ -218,8 +251,8 @@ def test_botwall_keeps_articles_that_mention_wall_phrases_once():
 def test_botwall_gates_cover_every_wall_example():
     from webtext.clean.botwall import GATES
 
-    for text in WALLS.values():
-        assert any(gate in text.lower() for gate in GATES)
+    for text in [*WALLS.values(), *(t for ts in MORE_WALLS.values() for t in ts)]:
+        assert any(gate in text.lower().replace("\u2019", "'") for gate in GATES)
 
 
 # ------------------------------------------------------------------------ Wikipedia
@@ -256,7 +289,7 @@ def test_language_drops_other_languages_and_low_probability():
     detail = lang.check(mixed)
     assert detail is not None and " < 1.0" in detail
     digits = page("1234 5678 90 --- 42")
-    assert f.check(digits) == "unknown:0.000 not in en"
+    assert f.check(digits) == "und:0.000 not in en"
     assert digits["lang_prob"] == 0.0
 
 
@@ -370,6 +403,6 @@ def test_langid_backend_agrees_on_clear_cases():
     p = page(ARTICLE)
     assert f.check(p) is None and p["lang"] == "en"
     assert f.check(page(GERMAN)).startswith("de:")
-    assert f.check(page("")).startswith("unknown:")
+    assert f.check(page("")).startswith("und:")
     with pytest.raises(ValueError, match="language backend"):
         Language(["en"], 0.9, 2000, backend="cld9")

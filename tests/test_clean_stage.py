@@ -111,6 +111,7 @@ def test_missing_pages_dir_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_stage_end_to_end_resumable_and_deterministic(tmp_path, ray_local, caplog):
     run_dir = tmp_path / "run"
     write_pages(run_dir, 0, shard_rows(0))

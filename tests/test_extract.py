@@ -173,27 +173,34 @@ def test_exception_in_extractor_is_an_error_and_keeps_the_worker(misbehaving_ext
     assert extractor.extract("<p>again</p>", "http://e.com/").error is None
 
 
-def test_pathological_page_with_real_extractor_is_cut_off():
-    # a 40k-row table costs trafilatura tens of seconds: far over this page budget
-    rows = "".join(f"<tr><td>cell {i} text</td><td>more words</td></tr>" for i in range(40_000))
+def test_pathological_page_with_real_extractor_is_cut_off(default_extractor):
+    # a 20k-row table costs trafilatura several seconds: far over this page budget
+    rows = "".join(f"<tr><td>cell {i} text</td><td>more words</td></tr>" for i in range(20_000))
     slow = f"<html><body><table>{rows}</table></body></html>"
-    with Extractor(ExtractConfig(extractor="trafilatura", timeout=1.0)) as extractor:
-        extractor.extract("<p>x</p>", "http://e.com/")  # the start-up is not page time
-        started = time.monotonic()
-        result = extractor.extract(slow, "http://e.com/table")
-        assert time.monotonic() - started < 2.5
-        assert result.error.startswith("timeout") and result.text == ""
-        good = extractor.extract(article_page(), "http://e.com/good")
-        assert good.error is None and BODY[0] in good.text
+    default_extractor.extract("<p>x</p>", "http://e.com/")  # the start-up is not page time
+    started = time.monotonic()
+    result = default_extractor.extract(slow, "http://e.com/table", timeout=1.0)
+    assert time.monotonic() - started < 2.0
+    assert result.error.startswith("timeout") and result.text == ""
+    good = default_extractor.extract(article_page(), "http://e.com/good")
+    assert good.error is None and BODY[0] in good.text
 
 
-def test_close_reaps_worker_and_extractor_pickles():
-    extractor = Extractor(ExtractConfig(extractor="trafilatura"))
-    extractor.extract(article_page(), "http://e.com/")
+def test_close_reaps_worker_recycles_and_extractor_pickles():
+    cfg = ExtractConfig(timeout=5, worker_max_pages=2)
+    extractor = Extractor(cfg, function="tests.test_extract:misbehaving")
+    extractor.extract("<p>x</p>", "http://e.com/")
+    pid = extractor._worker.pid
+    extractor.extract("<p>y</p>", "http://e.com/")
+    assert extractor._worker.pid == pid
+    extractor.extract("<p>z</p>", "http://e.com/")  # third page: a recycled worker
+    assert extractor._worker.pid != pid and not _alive(pid)
+    assert extractor.stats["worker_starts"] == 2 and extractor.stats["errors"] == 0
     pid = extractor._worker.pid
     clone = pickle.loads(pickle.dumps(extractor))
     try:
         assert clone.cfg == extractor.cfg and clone._worker.pid != pid
+        assert clone.extract("<p>abc</p>", "http://e.com/").text == "ok 10"
     finally:
         clone.close()
     extractor.close()
@@ -203,12 +210,19 @@ def test_close_reaps_worker_and_extractor_pickles():
         extractor.extract("<p>x</p>", "http://e.com/")
 
 
+def test_bad_extractor_spec_fails_at_construction():
+    with pytest.raises(ValueError, match="module:function"):
+        Extractor(function="no_such_extractor")
+    with pytest.raises(AttributeError):
+        Extractor(function="tests.test_extract:no_such_function")
+
+
 def test_worker_dies_with_its_parent(tmp_path):
     script = (
         "import sys, time\n"
         "from webtext.config import ExtractConfig\n"
         "from webtext.extract import Extractor\n"
-        "e = Extractor(ExtractConfig(extractor='trafilatura'))\n"
+        "e = Extractor(ExtractConfig(), function='tests.test_extract:misbehaving')\n"
         "e.extract('<p>x</p>', 'http://e.com/')\n"
         "print(e._worker.pid, flush=True)\n"
         "time.sleep(600)\n"

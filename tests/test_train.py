@@ -190,6 +190,7 @@ def test_loader_rejects_too_little_data(shards_run):
 
 
 # ---------------------------------------------------------------------- training
+@pytest.mark.slow
 def test_tiny_model_learns_below_unigram_entropy(shards_run, capsys):
     """Through `webtext train`: val loss ends clearly below the unigram entropy; log.jsonl
     contract; a second run does no work; the checkpoint samples text."""
@@ -299,7 +300,7 @@ def test_torchrun_two_processes_gloo_matches_grad_accumulation(shards_run):
     np.testing.assert_allclose(
         [r["val_loss"] for r in dist_log if "val_loss" in r],
         [r["val_loss"] for r in acc_log if "val_loss" in r],
-        rtol=1e-3,
+        rtol=1e-4,
     )
 
 

@@ -24,9 +24,14 @@ WALL_PHRASES: dict[str, list[str]] = {
         r"\bjavascript (is|must be|has been) (disabled|enabled|required|turned off)\b",
         r"\b(requires|need) javascript\b",
         r"\byour browser (does not|doesn't) support javascript\b",
+        r"\bplease enable js\b",
     ],
     "captcha": [
         r"\bverify (that )?you are (a )?human\b",
+        r"\bverifying (that )?you are (a )?human\b",
+        r"\bpress (&|and) hold\b",
+        r"\b(made us think|suspect) (that )?you (were|are) a (ro)?bot\b",
+        r"\bpardon our interruption\b",
         r"\bare you a (robot|human)\b",
         r"\bi'?m not a robot\b",
         r"\bprove (that )?you('re| are) (not a robot|human)\b",
@@ -50,6 +55,7 @@ WALL_PHRASES: dict[str, list[str]] = {
         r"\bcloudflare ray id\b",
         r"\bray id:",
         r"\bredirect to your requested content\b",
+        r"\breview the security of your connection\b",
         r"\bplease (enable|allow) cookies\b",
         r"\bplease (stand by|wait)[,.]? (while )?we('re| are) checking\b",
     ],
@@ -61,6 +67,7 @@ WALL_PHRASES: dict[str, list[str]] = {
         r"\bthis page (does not|doesn't) exist\b",
         r"\bthe requested url\b.{0,80}\bwas not found\b",
         r"\bwas not found on this server\b",
+        r"\b(that|this) page can't be found\b",
     ],
     "consent": [
         r"\bwe (and our partners )?use cookies\b",
@@ -80,10 +87,13 @@ WALL_PHRASES: dict[str, list[str]] = {
         r"\b(only )?(available|exclusive) (to|for) (paid )?(subscribers|members)\b",
         r"\balready (a|have an?) (subscriber|member|account)\b",
         r"\bcreate a (free )?account to (continue|read)\b",
-        r"\byou('ve| have) reached (your|the) (monthly )?(limit|maximum)\b",
+        r"\byou('ve| have) reached (your|the) (\w+ ){0,2}(limit|maximum)\b",
         r"\bfree articles? (remaining|left)\b",
         r"\bregister to (continue|read)\b",
         r"\bto continue reading\b",
+        r"\bfor (paid )?subscribers only\b",
+        r"\bsubscribe to (read|unlock|access)\b",
+        r"\bto read the full (story|article)\b",
     ],
 }
 
@@ -101,7 +111,9 @@ GATES = (
     "store and/or", "privacy choices", "cookie ", "in to ", "subscribe", "subscribers",
     "to members", "for members", "paid members", "already a ", "already have a",
     "create a", "reached your", "reached the", "free article", "register to",
-    "continue reading",
+    "continue reading", "enable js", "press & hold", "press and hold", "were a bot",
+    "are a bot", "interruption", "security of your connection", "can't be found",
+    "read the full",
 )  # fmt: skip
 
 WALL_TITLE = re.compile(
@@ -167,7 +179,7 @@ class Botwall(Filter):
         title = page.get("title") or ""
         if title and self.wall_title(title) and len(text.split()) < self.title_max_words:
             return f"wall title {title[:80]!r}"
-        lowered = text.lower()
+        lowered = text.lower().replace("\u2019", "'")  # curly apostrophes match too
         starts = self._gated_sentences(lowered)
         if not starts:
             return None

@@ -24,7 +24,7 @@ from webtext.clean.base import Filter, Page
 
 _WS = re.compile(r"\s")
 _LETTER = re.compile(r"[^\W\d_]")
-UNKNOWN = "unknown"
+UNKNOWN = "und"  # ISO 639-2 "undetermined"
 BACKENDS = ("langdetect", "langid")
 
 
@@ -92,8 +92,9 @@ class Language(Filter):
     """Keeps pages whose most likely language is in `languages` with probability >= min_prob
     (an empty `languages` keeps every page and only records its language).
 
-    Annotates every page it sees with `lang` and `lang_prob` (the best guess and its
-    probability; `unknown`/0.0 when undecidable), which kept pages carry to cleaned/.
+    Annotates every page it sees with `lang` and `lang_prob`: the best guess and its
+    probability, `und` (ISO 639-2 "undetermined") and 0.0 when the text has nothing to
+    judge. Kept pages carry both to cleaned/.
     """
 
     name = "language"

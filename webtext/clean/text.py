@@ -7,7 +7,6 @@ import re
 _SPACE = re.compile(r"\s+")
 # a non-space character followed by whitespace: a cut there never splits a GPT-2 pre-token
 _CUT = re.compile(r"\S(?=\s)")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 
 
 def words(text: str) -> list[str]:
@@ -21,11 +20,6 @@ def lines(text: str) -> list[str]:
 
 def normalise_line(line: str) -> str:
     return _SPACE.sub(" ", line).strip().lower()
-
-
-def sentences(text: str) -> list[str]:
-    """Sentences and line fragments (split on . ! ? and newlines), stripped, non-empty."""
-    return [s for s in (m.group(0).strip() for m in _SENTENCE.finditer(text)) if s]
 
 
 def alpha_ratio(text: str) -> float:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +64,11 @@ class Extractor:
             "network_blocked": 0,
         }
         if self.cfg.isolation == "process":
+            from webtext.extract.worker import WorkerDied
+
             self._worker = self._new_worker()
-            self._worker.start()  # imports overlap with the caller's first fetches
+            with contextlib.suppress(WorkerDied):  # the first extract() retries and reports
+                self._worker.start()  # imports overlap with the caller's first fetches
 
     def _new_worker(self):
         from webtext.extract.worker import WorkerProcess
@@ -74,15 +76,17 @@ class Extractor:
         return WorkerProcess(self._spec, self._options, memory_mb=self.cfg.worker_memory_mb)
 
     # -------------------------------------------------------------------------- api
-    def extract(self, html: str, url: str) -> ExtractResult:
+    def extract(self, html: str, url: str, *, timeout: float | None = None) -> ExtractResult:
         """Main text and title of one page. Text shorter than `min_chars` (after stripping)
-        comes back empty; `error` is set only for a failure (timeout, crash, exception)."""
+        comes back empty; `error` is set only for a failure (timeout, crash, exception).
+        `timeout` overrides `cfg.timeout` for this page (e.g. a URL's remaining deadline)."""
         with self._lock:
             if self._worker is None and self.cfg.isolation == "process":
                 raise RuntimeError("Extractor is closed")
             if isinstance(html, bytes):
                 html = html.decode("utf-8", errors="replace")
-            text, title, error = self._run(html if isinstance(html, str) else "", url or "")
+            html = html if isinstance(html, str) else ""
+            text, title, error = self._run(html, url or "", timeout or self.cfg.timeout)
             text = (text or "").strip()
             if len(text) < self.cfg.min_chars:
                 text = ""
@@ -116,7 +120,7 @@ class Extractor:
         return (_rebuild, (self.cfg, None if self.name == self.cfg.extractor else self.name))
 
     # --------------------------------------------------------------------- internals
-    def _run(self, html: str, url: str) -> tuple[str, str | None, str | None]:
+    def _run(self, html: str, url: str, timeout: float) -> tuple[str, str | None, str | None]:
         if self._worker is None:
             try:
                 text, title = self._method(html, url)
@@ -128,14 +132,13 @@ class Extractor:
         if self._pages_on_worker >= self.cfg.worker_max_pages:
             self._recycle()
         self._pages_on_worker += 1
-        started = time.monotonic()
         try:
-            text, title = self._call_worker(html, url)
+            text, title = self._call_worker(html, url, timeout)
             return text, title, None
         except WorkerTimeout:
             self.stats["timeouts"] += 1
             self._pages_on_worker = 0
-            return "", None, f"timeout: no result after {time.monotonic() - started:.1f}s"
+            return "", None, f"timeout: no result within {timeout:g}s"
         except WorkerDied as exc:
             self.stats["crashes"] += 1
             self._pages_on_worker = 0
@@ -147,7 +150,7 @@ class Extractor:
         finally:
             self._collect(self._worker)
 
-    def _call_worker(self, html: str, url: str) -> tuple[str, str | None]:
+    def _call_worker(self, html: str, url: str, timeout: float) -> tuple[str, str | None]:
         from webtext.extract.worker import WorkerDied
 
         worker = self._worker
@@ -158,13 +161,16 @@ class Extractor:
             except WorkerDied as exc:
                 if attempt == 1:
                     raise ExtractorUnavailable(str(exc)) from None
-        return worker.call(html, url, self.cfg.timeout)
+        return worker.call(html, url, timeout)
 
     def _recycle(self) -> None:
+        from webtext.extract.worker import WorkerDied
+
         self._collect(self._worker)
         self._worker.close()
         self._pages_on_worker = 0
-        self._worker.start()
+        with contextlib.suppress(WorkerDied):
+            self._worker.start()
 
     def _collect(self, worker) -> None:
         self.stats["worker_starts"] = worker.starts

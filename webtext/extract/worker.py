@@ -136,14 +136,17 @@ class WorkerProcess:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # so the child imports this webtext
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_CMD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,
-            close_fds=True,
-            env=env,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_CMD],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                bufsize=0,
+                close_fds=True,
+                env=env,
+            )
+        except OSError as exc:  # e.g. no more processes or memory
+            raise WorkerDied(f"cannot start the extract worker: {exc}") from exc
         self.starts += 1
         self._ready = False
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -172,11 +175,11 @@ class WorkerProcess:
             raise WorkerDied(f"extract worker failed to start: {reply[1]}")
         self._ready = True
 
-    def kill(self) -> None:
-        """SIGKILL and reap the child (no zombie), close the pipes."""
+    def kill(self) -> int | None:
+        """SIGKILL and reap the child (no zombie), close the pipes; its exit code."""
         proc, self.proc, self._ready = self.proc, None, False
         if proc is None:
-            return
+            return None
         self._blocked_done += self._blocked_now
         self._blocked_now = 0
         with contextlib.suppress(ProcessLookupError):
@@ -185,6 +188,7 @@ class WorkerProcess:
         for pipe in (proc.stdin, proc.stdout):
             with contextlib.suppress(OSError):
                 pipe.close()
+        return proc.returncode
 
     def close(self, grace: float = 2.0) -> None:
         """Ask the child to exit (EOF on its stdin); kill it if it does not within `grace`."""
@@ -216,12 +220,13 @@ class WorkerProcess:
             send_frame(self.proc.stdin.fileno(), (html, url), deadline)
             reply = recv_frame(self.proc.stdout.fileno(), deadline)
         except (WorkerTimeout, WorkerDied, EOFError, pickle.UnpicklingError) as exc:
-            code = self.proc.poll() if self.proc is not None else None
-            self.kill()
-            self.start()  # the next page finds a warm worker
+            code = self.kill()
+            with contextlib.suppress(WorkerDied):
+                self.start()  # the next page finds a warm worker
             if isinstance(exc, WorkerTimeout):
                 raise
-            raise WorkerDied(f"worker died (exit code {code})") from None
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            raise WorkerDied(f"worker died ({how})") from None
         self._blocked_now = reply[-1]
         if reply[0] == "ok":
             return reply[1], reply[2]

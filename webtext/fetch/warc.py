@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from webtext.io import atomic_path
+
+GZIP_LEVEL = 3
 
 
 @dataclass
@@ -44,9 +47,20 @@ class WarcChunkWriter:
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
         self._fh = open(self._tmp, "wb")  # noqa: SIM115 (closed in close/abort)
-        self._writer = WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        self._buf = io.BytesIO()
+        # records are serialised uncompressed, then each is written as its own gzip member
+        # (the WARC convention) at level 3: warcio's own gzip uses level 9, about 3x the
+        # CPU for 1% smaller files on HTML
+        self._writer = WARCWriter(self._buf, gzip=False, warc_version="1.1")
         info = {"software": "webtext", "format": "WARC File Format 1.1"}
-        self._writer.write_record(self._writer.create_warcinfo_record(self.path.name, info))
+        self._write(self._writer.create_warcinfo_record(self.path.name, info))
+
+    def _write(self, record) -> None:  # type: ignore[no-untyped-def]
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._writer.write_record(record)
+        comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._fh.write(comp.compress(self._buf.getvalue()) + comp.flush())
 
     def write(self, exchange: Exchange) -> None:
         w = self._writer
@@ -57,7 +71,7 @@ class WarcChunkWriter:
             exchange.url, "request", payload=io.BytesIO(b""), http_headers=req_headers
         )
         if exchange.status is None:
-            w.write_record(request)
+            self._write(request)
             self.records += 1
             return
         headers = [
@@ -80,8 +94,8 @@ class WarcChunkWriter:
             warc_headers_dict=warc_headers,
         )
         request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers["WARC-Record-ID"])
-        w.write_record(request)
-        w.write_record(response)
+        self._write(request)
+        self._write(response)
         self.records += 2
 
     def close(self) -> None:

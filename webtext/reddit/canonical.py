@@ -39,6 +39,7 @@ _BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _MULTI_SLASH = re.compile(r"/{2,}")
 _PLAIN = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*\Z")
 _IPV4ISH = re.compile(r"[0-9.]+\Z")
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=?._~-]*\Z")
 _HOST_CHARS = re.compile(r"[a-z0-9_][a-z0-9._-]*\Z")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 # characters left as they are when quoting a component (reserved sub-delims and '%')
@@ -145,9 +146,45 @@ def fetch_url(url: str) -> str:
     return url.split("#", 1)[0]
 
 
+# the common shape, handled without urlsplit: scheme, plain host, optional port, plain path
+_FAST = re.compile(
+    r"(?i:(https?))://([A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+)(?::([0-9]{1,5}))?"
+    r"(/[A-Za-z0-9/:@!$&'()*+,;=._~-]*)?(?:\?([^#]*))?\Z"
+)
+
+
+def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
+    m = _FAST.match(fetch)
+    if m is None:
+        return None
+    scheme, host, port, path, query = m.groups()
+    if (
+        port
+        or "//" in (path or "")
+        or "/." in (path or "")
+        or (query and not _PLAIN_QUERY.match(query))
+        or _IPV4ISH.match(host)
+        or "--" in host[2:4]
+        or any(len(label) > 63 for label in host.split("."))
+    ):
+        return None  # ports, odd paths, escapes, IPs, punycode: the general path
+    scheme = scheme.lower()
+    host = host.lower()
+    key_host = host[4:] if host.startswith("www.") and "." in host[4:] else host
+    key = f"{scheme}://{key_host}{path or '/'}"
+    if query:
+        query = _canonical_query(query)
+        if query:
+            key = f"{key}?{query}"
+    return fetch, key, host, False
+
+
 def split_url(url: str) -> tuple[str, str, str, bool]:
     """-> (fetch URL, canonical key, host, host is IP). Raises BadUrl with a filter reason."""
     fetch = fetch_url(url)
+    fast = _fast_split(fetch)
+    if fast is not None:
+        return fast
     if len(fetch) > MAX_URL_LENGTH:
         raise BadUrl("malformed_url", f"longer than {MAX_URL_LENGTH} characters")
     if _CONTROL.search(fetch):

@@ -225,9 +225,9 @@ class Trainer:
         train = WindowLoader(train_shards, self.seq_len, self.tc.micro_batch_size, **common)
         train.check_enough("train shards")
         val_shards = TokenShards(shards_dir, "val")
-        n = sum((len(s) - 1) // self.seq_len for s in val_shards.segments)
-        micro = min(self.tc.micro_batch_size, n // self.rt.world_size)
-        val = WindowLoader(val_shards, self.seq_len, micro, **common) if micro >= 1 else None
+        val = WindowLoader(val_shards, self.seq_len, self.tc.micro_batch_size, **common)
+        if val.num_windows < self.rt.world_size:
+            val = None
         if val is None:
             log.warning("train: no validation windows of %d tokens; val_loss is not measured",
                         self.seq_len + 1)  # fmt: skip
@@ -250,21 +250,23 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, val: WindowLoader) -> float:
-        """Mean loss over a fixed set of val windows (the same ones at every evaluation)."""
+        """Mean token loss on a fixed val set: the first `eval_batches * micro_batch_size`
+        windows of the seeded val order, split over the ranks (same set for any world size)."""
+        world, micro = self.rt.world_size, self.tc.micro_batch_size
+        n = min(self.tc.eval_batches * micro, val.num_windows)
+        ids = val._permutation(0)[: n - n % world][self.rt.rank :: world]
         model.eval()
-        val.load_state_dict({"epoch": 0, "cursor": 0})
-        steps = max(1, min(self.tc.eval_batches, val.num_windows // val.chunk))
-        total = torch.zeros((), device=self.device)
-        for _ in range(steps):
-            x, y = self._to_device(val.next_batch())
+        total = torch.zeros(2, dtype=torch.float64, device=self.device)  # loss sum, tokens
+        for i in range(0, len(ids), micro):
+            x, y = self._to_device(val.gather(ids[i : i + micro]))
             with self._autocast():
                 _, loss = model(x, y)
-            total += loss.float()
-        total /= steps
+            total[0] += loss.double() * y.numel()
+            total[1] += y.numel()
         if self.rt.distributed:
-            dist.all_reduce(total, op=dist.ReduceOp.AVG)
+            dist.all_reduce(total)
         model.train()
-        return float(total)
+        return float(total[0] / total[1])
 
     # -- checkpoints
     def _gather_rng(self) -> list[dict[str, Any]]:
