@@ -119,24 +119,55 @@ def bare_loop(path: Path) -> int:
     return n
 
 
-def run_stage(dump: Path, run_dir: Path, num_cpus: int):
+def run_stage(dumps: list[Path], run_dir: Path, num_cpus: int):
     from pipelines import harvest
 
     cfg = build_config(
         {
             "run_dir": str(run_dir),
             "ray": {"num_cpus": num_cpus},
-            "source": {"pushshift": [str(dump)]},
+            "source": {"pushshift": [str(d) for d in dumps]},
         }
     )
     return harvest.run(cfg)
 
 
+def dumps_for(work: Path, n: int, files: int) -> list[Path]:
+    """`files` monthly dumps holding n submissions together (generated once, then reused)."""
+    paths = []
+    for f in range(files):
+        path = work / f"RS_bench_{n}_{f + 1}of{files}.zst"
+        if not path.exists():
+            t = time.perf_counter()
+            size = generate(path, n // files, seed=f + 1)
+            print(f"generated {path.name}: {size / 1e6:.0f} MB in {time.perf_counter() - t:.0f}s")
+        paths.append(path)
+    return paths
+
+
+def timed_stage(paths: list[Path], run_dir: Path, num_cpus: int) -> tuple[float, dict, float]:
+    """Stage wall time on a fresh local Ray (started before the clock), its stats, driver RSS."""
+    import logging
+
+    import ray
+
+    ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        t = time.perf_counter()
+        stats = run_stage(paths, run_dir, num_cpus)
+        elapsed = time.perf_counter() - t
+    finally:
+        ray.shutdown()
+    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return elapsed, stats, driver
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2_000_000, help="submissions for the ratio")
+    parser.add_argument("--n", type=int, default=1_000_000, help="submissions for the ratio")
+    parser.add_argument("--files", type=int, default=2, help="monthly dumps the n are split into")
     parser.add_argument(
-        "--rss-sizes", default="1000000,4000000", help="comma-separated sizes for peak RSS"
+        "--rss-sizes", default="3000000", help="extra single-file sizes for the peak RSS table"
     )
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--workdir", default=None, help="where dumps go (default: a temp dir)")
@@ -144,74 +175,78 @@ def main() -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import logging
 
-    import ray
-
     from webtext.progress import setup_logging
 
     setup_logging(logging.WARNING)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_harvest_"))
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {"n": args.n, "num_cpus": args.num_cpus, "cpu_count": os.cpu_count()}
+    results: dict = {"n": args.n, "files": args.files, "num_cpus": args.num_cpus}
+    results["load_average_at_start"] = os.getloadavg()[0]
+    paths = dumps_for(work, args.n, args.files)
+    results["dump_mb"] = round(sum(p.stat().st_size for p in paths) / 1e6, 1)
 
-    dump = work / f"RS_bench_{args.n}.zst"
-    if not dump.exists():
+    bare = []
+    for path in paths:
         t = time.perf_counter()
-        size = generate(dump, args.n)
-        print(
-            f"generated {args.n:,} submissions, {size / 1e6:.0f} MB zst in {time.perf_counter() - t:.0f}s"
-        )
-    results["dump_mb"] = round(dump.stat().st_size / 1e6, 1)
+        count = bare_loop(path)
+        bare.append(time.perf_counter() - t)
+        assert count == args.n // args.files, count
+    one = args.n // args.files
+    rows = []
 
-    t = time.perf_counter()
-    count = bare_loop(dump)
-    bare_s = time.perf_counter() - t
-    assert count == args.n, (count, args.n)
-
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
-    t = time.perf_counter()
-    stats = run_stage(dump, work / "run_ratio", args.num_cpus)
-    stage_s = time.perf_counter() - t
-    ray.shutdown()
-    assert stats["records_read"] == args.n
-    results.update(
-        bare_s=round(bare_s, 2),
-        bare_per_s=round(args.n / bare_s),
-        stage_s=round(stage_s, 2),
-        stage_per_s=round(args.n / stage_s),
-        ratio=round(bare_s / stage_s, 3),
-        urls_kept=stats["urls_kept"],
-        dropped=stats["dropped"],
-    )
+    # 1) one dump file: one map task, the bare loop on the same file
+    s1, st1, d1 = timed_stage(paths[:1], work / "run_1file", args.num_cpus)
+    rows.append({"submissions": one, "files": 1, "seconds": s1, "stats": st1, "driver": d1})
+    ratio1 = bare[0] / s1
     print(
-        f"bare zstandard+orjson: {args.n / bare_s:,.0f} subs/s ({bare_s:.1f}s); "
-        f"webtext harvest: {args.n / stage_s:,.0f} subs/s ({stage_s:.1f}s); "
-        f"ratio {bare_s / stage_s:.2f} (target >= 0.7)"
+        f"1 file, {one:,} submissions: bare zstandard+orjson {one / bare[0]:,.0f}/s "
+        f"({bare[0]:.1f}s), webtext harvest {one / s1:,.0f}/s ({s1:.1f}s): ratio {ratio1:.2f}"
+    )
+    # 2) every file: one map task per file in parallel; the bare loop reads them one by one
+    ratio_all = None
+    if len(paths) > 1:
+        sa, sta, da = timed_stage(paths, work / "run_all", args.num_cpus)
+        rows.append(
+            {"submissions": args.n, "files": len(paths), "seconds": sa, "stats": sta, "driver": da}
+        )
+        ratio_all = sum(bare) / sa
+        print(
+            f"{len(paths)} files, {args.n:,} submissions: bare {args.n / sum(bare):,.0f}/s "
+            f"({sum(bare):.1f}s), webtext harvest {args.n / sa:,.0f}/s ({sa:.1f}s): "
+            f"ratio {ratio_all:.2f} (target >= 0.7)"
+        )
+    results.update(
+        bare_s=[round(b, 2) for b in bare],
+        ratio_one_file=round(ratio1, 3),
+        ratio_all_files=round(ratio_all, 3) if ratio_all else None,
     )
 
-    rss = []
-    for size in [int(s) for s in args.rss_sizes.split(",") if s.strip()]:
-        path = work / f"RS_bench_{size}.zst"
-        if not path.exists():
-            generate(path, size)
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
-        t = time.perf_counter()
-        st = run_stage(path, work / f"run_rss_{size}", args.num_cpus)
-        elapsed = time.perf_counter() - t
-        ray.shutdown()
-        driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        row = {
-            "submissions": size,
-            "seconds": round(elapsed, 1),
-            "urls_kept": st["urls_kept"],
-            "peak_task_rss_mb": st["peak_task_rss_mb"],
-            "driver_rss_mb": round(driver, 1),
-        }
-        rss.append(row)
-        print(
-            f"{size:>11,} submissions: {elapsed:6.1f}s, {st['urls_kept']:,} URLs, "
-            f"peak task RSS {st['peak_task_rss_mb']:.0f} MB, driver {driver:.0f} MB"
+    # 3) peak RSS at bigger sizes (single file: the map task streams, reduce buckets grow)
+    for size in [int(x) for x in args.rss_sizes.split(",") if x.strip()]:
+        path = dumps_for(work, size, 1)
+        s, st, d = timed_stage(path, work / f"run_rss_{size}", args.num_cpus)
+        rows.append({"submissions": size, "files": 1, "seconds": s, "stats": st, "driver": d})
+    table = []
+    for row in rows:
+        st = row["stats"]
+        table.append(
+            {
+                "submissions": row["submissions"],
+                "files": row["files"],
+                "seconds": round(row["seconds"], 1),
+                "per_s": round(row["submissions"] / row["seconds"]),
+                "urls_kept": st["urls_kept"],
+                "peak_task_rss_mb": st["peak_task_rss_mb"],
+                "driver_rss_mb": round(row["driver"], 1),
+            }
         )
-    results["rss"] = rss
+        print(
+            f"{row['submissions']:>11,} submissions / {row['files']} file(s): "
+            f"{row['seconds']:6.1f}s, {st['urls_kept']:,} URLs, peak task RSS "
+            f"{st['peak_task_rss_mb']:.0f} MB, driver {row['driver']:.0f} MB"
+        )
+    results["runs"] = table
+    results["load_average_at_end"] = os.getloadavg()[0]
     out = REPO / "bench" / "results" / "harvest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

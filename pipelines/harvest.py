@@ -89,7 +89,7 @@ def _remove_stale_links(links_dir: Path, num_partitions: int) -> None:
             path.unlink()
 
 
-def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]], sample: int) -> dict:
+def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]]) -> dict[str, Any]:
     dropped: Counter[str] = Counter()
     malformed_reasons: Counter[str] = Counter()
     samples: list[str] = []
@@ -106,7 +106,7 @@ def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]], sample:
         "records_read": sum(m["records"] for m in maps),
         "malformed": sum(m["malformed"] for m in maps),
         "malformed_reasons": dict(sorted(malformed_reasons.items())),
-        "malformed_sample": samples[: max(sample, 0) * 5],
+        "malformed_sample": samples,  # at most source.malformed_sample per source
         "truncated_files": [m["source"] for m in maps if m["truncated"]],
         "dropped": dict(sorted(dropped.items())),
         "submissions_kept": sum(m["submissions_kept"] for m in maps),
@@ -169,7 +169,7 @@ def run(cfg: Config) -> dict[str, Any]:
             done_dir=str(done_dir),
             cfg=cfg.harvest,
         )
-    stats = summarize(maps, reduces, cfg.source.malformed_sample)
+    stats = summarize(maps, reduces)
     stats["work_skipped"] = {
         "sources": sum(bool(m.get("skipped")) for m in maps),
         "partitions": sum(bool(r.get("skipped")) for r in reduces),

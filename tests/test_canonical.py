@@ -59,6 +59,21 @@ from webtext.reddit.canonical import (
 )
 def test_canonical_key(url, key):
     assert canonicalize(url) == key
+    assert split_url(url, fast=False) == split_url(url)  # the regex fast path agrees
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.site12.com/2017/03/article-123.html?utm_source=reddit&b=2&a=1",
+        "http://Sub.Example.co.uk/a/b/c/?x=1&y=&z",
+        "https://www.example.com",
+        "HTTPS://www.EXAMPLE.com/Path/To?Q=A&q=b",
+        "https://xn--bcher-kva.de/x?ref_src=1",
+    ],
+)
+def test_fast_path_agrees_with_the_general_path(url):
+    assert split_url(url, fast=False) == split_url(url)
 
 
 def test_same_page_same_key():

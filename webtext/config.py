@@ -275,7 +275,7 @@ class TrainConfig(Section):
     beta2: float = 0.95
     grad_clip: float = Field(1.0, ge=0)
     eval_every: int = Field(100, ge=1)
-    eval_batches: int = Field(20, ge=1, description="val set: eval_batches x micro_batch_size windows")
+    eval_batches: int = Field(20, ge=1, description="val windows = this x micro_batch_size")
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(500, ge=1)
     keep_checkpoints: int = Field(2, ge=0, description="newest checkpoints kept (0: all)")
