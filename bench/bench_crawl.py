@@ -119,7 +119,6 @@ def main() -> int:
                     "allow_networks": ["127.0.0.0/8"],
                     "per_host_delay": 0.0,
                     "concurrency": 16,
-                    "checkpoint_every": 200,
                 },
                 "extract": {"extractor": "trafilatura"},
             }

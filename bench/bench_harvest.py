@@ -1,15 +1,17 @@
-"""Benchmark: `webtext harvest` vs the bare loop it wraps, on one generated zstd dump.
+"""Benchmark: `webtext harvest` vs the bare loop it wraps, on the same generated zstd dumps.
 
-    .venv/bin/python bench/bench_harvest.py [--n 2000000] [--rss-sizes 1000000,3000000]
+    .venv/bin/python bench/bench_harvest.py [--n 1000000] [--files 2] [--rss-sizes 3000000]
 
-1. generates N Pushshift-like submissions (the 58-field shape of real dumps, ~1.3 kB per
-   line) into one `.zst` written with the 2 GiB window of the real monthly dumps;
-2. times the bare loop: zstandard stream decompression + orjson.loads of every line;
-3. times the stage function `pipelines.harvest.run` on the same file (Ray started before the
-   clock, as `webtext run` does for every stage after the first) and prints the ratio of
-   submissions/s (target >= 0.7);
-4. for each size in --rss-sizes, runs the stage on a fresh Ray and records the peak RSS of
-   every task process and of the driver (target < 2 GB, flat with size).
+1. generates N Pushshift-like submissions (the field set of 2017 dumps, ~1.2 kB per line)
+   into `--files` monthly `.zst` dumps written with the 2 GiB window of the real ones;
+2. times the bare loop on each file: zstandard stream decompression + orjson.loads of every
+   line (one process, one file after the other);
+3. times the stage function `pipelines.harvest.run` (Ray started before the clock, as in
+   `webtext run`) on the first file alone (one map task: the per-core cost) and on all files
+   (one map task per file in parallel, the way the stage is meant to run), and prints the
+   submissions/s ratios (target >= 0.7);
+4. runs the stage on bigger single files (--rss-sizes) and reports the peak RSS of every
+   Ray task process and of the driver (target < 2 GB, flat with size).
 
 Writes bench/results/harvest.json.
 """

@@ -65,7 +65,7 @@ _PROV_SCHEMA = pa.schema(
         pa.field("submission_ids", pa.list_(pa.string())),
     ]
 )
-_EDGE_CHUNK = 65_536  # candidate pairs verified at once (2 x 64k x 512 B of signatures)
+_EDGE_CHUNK = 16_384  # candidate pairs verified at once (2 x 16k x 512 B of signatures)
 
 Executor = Callable[..., list[Any]]
 
@@ -201,7 +201,7 @@ def signature_task(
         near = [open_out(layout.bucket(p, "near", shard.index)) for p in range(num_buckets)]
         exact = [open_out(layout.bucket(p, "exact", shard.index)) for p in range(num_buckets)]
         columns = ["text", "score", "first_created_utc", "canonical_url"]
-        for batch in pq.ParquetFile(shard.path).iter_batches(batch_size, columns=columns):
+        for batch in _batches(shard.path, batch_size, columns):
             n = batch.num_rows
             texts = batch.column("text")
             sig, has = text_signatures(texts, params)
@@ -224,6 +224,14 @@ def signature_task(
         if row != shard.rows:
             raise ValueError(f"{shard.path}: expected {shard.rows} rows, read {row}")
     return {"docs": shard.rows, "no_shingles": no_shingles, "skipped": 0}
+
+
+def _batches(path: str, batch_size: int, columns: list[str] | None = None):
+    """Record batches of a parquet file, one row group decoded at a time (ParquetFile's
+    `iter_batches` buffers ahead, its memory grows with the file)."""
+    reader = pq.ParquetFile(path)
+    for i in range(reader.num_row_groups):
+        yield from reader.read_row_group(i, columns=columns).to_batches(batch_size)
 
 
 def _npy_header(fh: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:
@@ -390,7 +398,7 @@ def _rows_of(path: str, rows: np.ndarray, batch_size: int) -> pa.Table:
     columns = ["url", "canonical_url", "subreddits", "submission_ids"]
     parts, start = [], 0
     if len(rows):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size, columns=columns):
+        for batch in _batches(path, batch_size, columns):
             lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
             if hi > lo:
                 parts.append(pa.Table.from_batches([batch.take(pa.array(rows[lo:hi] - start))]))
@@ -445,7 +453,7 @@ def write_task(shard: Shard, *, work: str, out_dir: str, batch_size: int) -> int
         pq.ParquetWriter(tmp, DOCUMENTS_SCHEMA, compression="zstd") as writer,
     ):
         row = 0
-        for batch in pq.ParquetFile(shard.path).iter_batches(batch_size):
+        for batch in _batches(shard.path, batch_size):
             docs = []
             for i, rec in enumerate(batch.to_pylist()):
                 if row + i not in dropped_rows:

@@ -39,7 +39,9 @@ class RedditApiServer:
     subreddits: dict[str, list[dict[str, Any]]]
     now: float = field(default_factory=time.time)  # "now" of the time filters
     ratelimit_budget: int = 600  # requests per window before remaining hits 0
-    ratelimit_reset: int = 600  # seconds until the window resets (x-ratelimit-reset)
+    # seconds until the window resets (x-ratelimit-reset); prawcore spreads the remaining
+    # budget over it, so a long reset with a big budget would pace every request
+    ratelimit_reset: int = 60
     requests: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:

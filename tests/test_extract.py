@@ -325,6 +325,11 @@ def test_vote_consults_expensive_voters_only_when_needed():
     full = "\n".join(BODY)
     assert vote(full, [voter(full), voter("never needed")]) == full
     assert calls == [full]
+    # a stray caption (< 5% of the words) left unconfirmed does not cost another voter
+    assert vote(full + "\nPhoto: Jane Doe", [voter(full), voter("Photo: Jane Doe")]) == full
+    assert calls == [full, full]
+    # a large unconfirmed part does
+    assert vote(full + "\n" + BODY[0][::-1], [voter(full), voter(BODY[0][::-1])]).count("\n") == 3
 
 
 # ---------------------------------------------------------------------- quality

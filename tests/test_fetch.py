@@ -21,7 +21,7 @@ from tests.web_server import (
 )
 from webtext.config import FetchConfig
 from webtext.fetch import Crawler, Fetcher
-from webtext.fetch.guard import AddressGuard
+from webtext.fetch.guard import AddressGuard, BlockedAddress
 
 HTML = "<html><head><title>T</title></head><body><p>Hello world</p></body></html>"
 
@@ -323,7 +323,8 @@ def test_guard_ranges():
     for ip in ("93.184.216.34", "2606:4700::1111", "::ffff:93.184.216.34", "1.1.1.1"):
         assert guard.is_allowed(ip), ip
     assert AddressGuard(["10.0.0.0/8"]).is_allowed("10.1.2.3")
-    assert AddressGuard(["10.0.0.0/8"]).is_allowed("10.1.2.3") is not False or True
+    assert not AddressGuard(["10.0.0.0/8"]).is_allowed("192.168.1.1")
+    assert AddressGuard(["127.0.0.1/32"]).is_allowed("::ffff:127.0.0.1")  # mapped: same host
 
 
 def test_connection_level_guard_blocks_even_without_precheck(server):
@@ -357,3 +358,44 @@ def test_backoff_and_retry_after_parsing():
     assert _retry_after("7") == 7.0 and _retry_after("soon") is None
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
     assert product_token("webtext/0.1 (+https://x.org; research crawler)") == "webtext"
+
+
+def test_https_connects_to_vetted_ip_with_hostname_for_tls(tmp_path):
+    """The guarded connection dials the vetted IP but verifies the certificate (and sends
+    SNI) for the URL's host name."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from webtext.fetch.http import guarded_session
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    srv = WebServer()
+    srv.route("/a", page(HTML))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv._server.socket = ctx.wrap_socket(srv._server.socket, server_side=True)
+    with srv:
+        session = guarded_session(AddressGuard(["127.0.0.1/32", "::1/128"]), 2)
+        resp = session.get(f"https://localhost:{srv.port}/a", verify=str(cert), timeout=2)
+        assert resp.status_code == 200 and "Hello world" in resp.text
+        blocked = guarded_session(AddressGuard([]), 2)
+        with pytest.raises(BlockedAddress):
+            blocked.get(f"https://localhost:{srv.port}/a", verify=str(cert), timeout=2)
+
+
+def test_bad_urls_are_rows_not_crashes(server):
+    c = cfg(max_retries=2)
+    urls = [server.url("/x").replace(str(server.port), "99999"), "mailto:a@b.c", "http:///nohost"]
+    with Fetcher(c) as f:
+        res = dict(Crawler(f, c).run(urls))
+    assert [res[i].status for i in range(3)] == ["http_error"] * 3
+    assert all(r.attempts == 1 for r in res.values())

@@ -58,9 +58,9 @@ def write_dump(path: Path, records: list[Any], long_window: bool = False) -> Pat
         cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()
         data = cobj.compress(data) + cobj.flush()
     elif suffix == ".xz":
-        data = lzma.compress(data)
+        data = lzma.compress(data, preset=1)
     elif suffix == ".bz2":
-        data = bz2.compress(data)
+        data = bz2.compress(data, compresslevel=1)  # 100 kB blocks
     elif suffix == ".gz":
         data = gzip.compress(data)
     path.write_bytes(data)
@@ -111,6 +111,18 @@ def test_created_utc_int_float_string_and_missing_is_self():
     assert flt.apply(self_post) == "self_post"
 
 
+def test_odd_field_values():
+    flt = SubmissionFilter(HarvestConfig(min_score=0))
+    assert flt.apply(sub("a", None)) == "malformed_url"
+    assert flt.apply(sub("b", "https://ex.com/", is_self="false", over_18=0)).submission_id == "b"
+    assert flt.apply(sub("c", "https://ex.com/", over_18="true")) == "nsfw"
+    assert flt.apply(sub(123, "https://ex.com/")).submission_id == "123"
+    for bad in (sub(None, "https://ex.com/"), sub("d", 42), sub("e", "https://ex.com/", score=[1])):
+        with pytest.raises(BadRecord) as info:
+            flt.apply(bad)
+        assert info.value.kind == "bad_field"
+
+
 def test_malformed_lines_are_counted_with_file_and_line(tmp_path):
     lines = [
         RECORDS[0],
@@ -154,7 +166,7 @@ def test_truncated_files_are_reported(tmp_path, suffix):
             f"https://s{rng.randrange(10**9)}.com/{rng.randrange(10**9)}",
             title=f"{rng.getrandbits(rng.randrange(8, 800)):x}",
         )
-        for i in range(10000)  # more than two 900 kB bz2 blocks
+        for i in range(3000)  # several 100 kB bz2 blocks
     ]
     whole = write_dump(tmp_path / f"whole{suffix}", many)
     cut = tmp_path / f"cut{suffix}"

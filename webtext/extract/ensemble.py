@@ -11,6 +11,8 @@ General rules only, no per-site tuning:
 - "returned it" = at least half of the paragraph's word 4-grams occur in the voter's text
   (a paragraph shorter than 4 words must occur in it as a whole word sequence);
 - voters that returned nothing abstain; with no voter left the base text stands;
+- voters are asked in turn, cheapest first, until at most 5% of the base words remain
+  unconfirmed (a stray caption is not worth another full extraction);
 - an empty base falls back to the first voter with text.
 """
 
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 _WORD = re.compile(r"\w+")
 SHINGLE = 4
 SUPPORT = 0.5
+SETTLED = 0.05  # unconfirmed share of the base words at which no further voter is asked
 
 
 def _shingles(tokens: Sequence[str]) -> set[tuple[str, ...]]:
@@ -45,9 +48,9 @@ class _Voter:
 def vote(base: str, others: Sequence[str | Callable[[], str]]) -> str:
     """Base paragraphs (lines) that at least one of `others` supports, in base order.
 
-    `others` are texts or zero-argument callables returning one; a callable runs only
-    when the voters before it left some paragraph unsupported (put the cheapest first),
-    so a clean page costs the base extraction plus one voter.
+    `others` are texts or zero-argument callables returning one; the next voter runs only
+    while more than `SETTLED` of the base words are still unconfirmed (put the cheapest
+    first): a clean page, or one with a stray caption, costs the base plus one voter.
     """
     if not _WORD.search(base or ""):
         for other in others:
@@ -59,9 +62,10 @@ def vote(base: str, others: Sequence[str | Callable[[], str]]) -> str:
     pending = [(line, tokens) for line, tokens in pending if tokens]
     supported = [False] * len(pending)
     open_idx = list(range(len(pending)))
+    total_words = sum(len(tokens) for _, tokens in pending)
     voted = False
     for other in others:
-        if not open_idx:
+        if voted and sum(len(pending[i][1]) for i in open_idx) <= SETTLED * total_words:
             break
         tokens = _WORD.findall((other() if callable(other) else other) or "")
         if not tokens:

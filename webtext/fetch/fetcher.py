@@ -10,6 +10,7 @@ when to try again. Every request made on the way (robots.txt, redirect hops) is 
 from __future__ import annotations
 
 import http.client
+import logging
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -32,6 +33,7 @@ from webtext.fetch.robots import (
 )
 from webtext.fetch.warc import Exchange
 
+log = logging.getLogger("webtext.fetch")
 CHUNK = 64 * 1024
 SNIFF_BYTES = 1024
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
@@ -69,6 +71,13 @@ _NETWORK_ERRORS = (
     urllib3.exceptions.HTTPError,
     http.client.HTTPException,
     OSError,
+)
+_BAD_REQUEST_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    urllib3.exceptions.LocationParseError,
 )
 _TIMEOUT_ERRORS = (
     requests.Timeout,
@@ -112,6 +121,10 @@ class Fetcher:
                     stop.error,
                     stop.retryable,
                 )
+            except Exception as exc:  # a bug or an input nobody foresaw: a row, not a crash
+                log.warning("fetch %s: unexpected %s: %s", url, type(exc).__name__, exc)
+                result.status = "connection_error"
+                result.error = f"unexpected {type(exc).__name__}: {exc}"
         result.fetch_ms = int((time.monotonic() - start) * 1000)
         if result.status != "ok":
             result.html = None
@@ -138,9 +151,12 @@ class Fetcher:
     def _vet(self, url: str, result: FetchResult) -> None:
         """Scheme, address guard and robots.txt for one hop, before any connection."""
         parts = urlsplit(url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise _Stop("http_error", f"invalid URL {url!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Stop("http_error", f"unsupported URL {url!r}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             self.guard.resolve(parts.hostname, port)
         except BlockedAddress as exc:
@@ -363,6 +379,8 @@ def _strip_fragment(url: str) -> str:
 
 def _network_stop(exc: BaseException, deadline: Deadline, retryable: bool = True) -> _Stop:
     detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _BAD_REQUEST_ERRORS):
+        return _Stop("http_error", f"invalid request: {detail}")
     if deadline.expired or deadline.remaining() <= 0:
         return _Stop("timeout", f"deadline passed ({detail})")
     if isinstance(exc, _TIMEOUT_ERRORS) or "timed out" in str(exc).lower():

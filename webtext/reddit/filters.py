@@ -103,10 +103,8 @@ class SubmissionFilter:
             score_raw = rec["score"]
         except KeyError as exc:
             raise BadRecord("missing_field", f"missing field {exc.args[0]!r}") from None
-        if not isinstance(url, str):
-            if url is None and _flag(rec.get("is_self")):
-                return "self_post" if not self.include_self else "malformed_url"
-            raise BadRecord("bad_field", f"field 'url' is not a string: {url!r}")
+        if sub_id is None or sub_id == "":
+            raise BadRecord("bad_field", "field 'id' is empty")
         if not self.include_self:
             is_self = rec.get("is_self")
             if is_self is None:  # early dumps lack it: a self post's domain is self.<subreddit>
@@ -117,6 +115,10 @@ class SubmissionFilter:
             nsfw = rec.get("over_18")
             if nsfw is True or (nsfw and _flag(nsfw)):
                 return "nsfw"
+        if url.__class__ is not str:
+            if url is None:
+                return "malformed_url"  # e.g. a self post of a dump without is_self
+            raise BadRecord("bad_field", f"field 'url' is not a string: {url!r}")
         created = created_raw if type(created_raw) is int else _int(created_raw, "created_utc")
         if (self.after is not None and created < self.after) or (
             self.before is not None and created >= self.before
