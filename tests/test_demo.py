@@ -128,21 +128,28 @@ def test_rerun_of_finished_run_does_no_work(demo_run):
 
 def test_kill_minus_9_and_resume_gives_identical_index(demo_run, tmp_path):
     run_dir, _, _ = demo_run
+    """The crawler dies, the web does not: the mini-web is served by this test process."""
+    from webtext.demo.miniweb import build_miniweb
+    from webtext.demo.server import serve_miniweb
+
     resumed = tmp_path / "resumed"
     cmd = [WEBTEXT, "demo", "--run-dir", str(resumed), "--port", str(PORT), "--num-cpus", "2",
-           "--train-steps", "12"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, env=_env(), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not list((resumed / "pages").glob("part-*.parquet")):
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (resumed / "shards" / "index.json").exists()
-    _demo(resumed, "--train-steps", "12")
+           "--train-steps", "12", "--no-serve"]  # fmt: skip
+    with serve_miniweb(build_miniweb(PORT)):
+        proc = subprocess.Popen(
+            cmd, env=_env(), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 240
+        pages = resumed / "pages"
+        while time.monotonic() < deadline and not list(pages.glob("part-*.parquet")):
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not (resumed / "shards" / "index.json").exists()
+        _demo(resumed, "--train-steps", "12", "--no-serve")
     assert _index_bytes(resumed) == _index_bytes(run_dir)
+    assert (resumed / "ledger").is_dir() and (resumed / "report.html").is_file()
 
 
 def test_two_node_ray_cluster_same_outputs(demo_run, tmp_path):

@@ -8,6 +8,8 @@ the funnel and the report's path. Deterministic: the same port gives the same sh
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 from pathlib import Path
 
 import orjson
@@ -28,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", default=None, help="join this Ray cluster")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray")
     parser.add_argument("--no-train", action="store_true", help="stop after tokenize")
+    parser.add_argument(
+        "--no-serve", action="store_true",
+        help="do not serve the mini-web (it is served elsewhere, e.g. by --serve-only)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--serve-only", action="store_true", help="only serve the mini-web until interrupted"
+    )
     parser.add_argument("--train-steps", type=int, default=30, help="tiny GPT-2 steps")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -82,12 +91,16 @@ def main(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     web = build_miniweb(args.port, articles=args.articles)
+    if args.serve_only:
+        with serve_miniweb(web):
+            print(f"serving the mini-web on {', '.join(web.hosts)} port {web.port}", flush=True)
+            threading.Event().wait()
     dump = run_dir / "demo-input" / "RS_demo.zst"
     if not dump.exists():
         write_dump(dump, web.submissions, web.malformed_lines)
     cfg = build_config(demo_config(args, dump), args.overrides)
     write_text_atomic(run_dir / "demo-input" / "config.yaml", cfg.to_yaml())
-    with serve_miniweb(web):
+    with contextlib.nullcontext() if args.no_serve else serve_miniweb(web):
         run(cfg)
     print(f"config: {run_dir / 'demo-input' / 'config.yaml'}")
     return 0
