@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,10 +57,10 @@ BASE = {  # the fields of a 2017 Pushshift submission, values typical of real on
 }  # fmt: skip
 
 
-def generate(path: Path, n: int, seed: int = 1) -> int:
-    """N submissions: ~45% score >= 3, ~10% reposts, some self/NSFW/blocked/malformed."""
+def generate(path: Path, n: int, seed: int = 1, window_log: int = 31) -> int:
+    """N submissions: ~29% score >= 3, ~10% reposts, some self posts, NSFW, blocked hosts."""
     rng = random.Random(seed)
-    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, threads=2)
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=window_log, threads=2)
     cctx = zstandard.ZstdCompressor(compression_params=params)
     t0 = 1_483_228_800
     with open(path, "wb") as fh, cctx.stream_writer(fh) as out:
@@ -134,14 +136,23 @@ def run_stage(dumps: list[Path], run_dir: Path, num_cpus: int):
     return harvest.run(cfg)
 
 
-def dumps_for(work: Path, n: int, files: int) -> list[Path]:
+def dumps_for(work: Path, n: int, files: int, window_log: int = 31) -> list[Path]:
     """`files` monthly dumps holding n submissions together (generated once, then reused)."""
     paths = []
     for f in range(files):
-        path = work / f"RS_bench_{n}_{f + 1}of{files}.zst"
+        path = work / f"RS_bench_{n}_{f + 1}of{files}_w{window_log}.zst"
         if not path.exists():
             t = time.perf_counter()
-            size = generate(path, n // files, seed=f + 1)
+            # in a child process: the multithreaded 2 GiB-window compressor takes GBs of
+            # memory, which would otherwise count in the driver's peak RSS
+            child = multiprocessing.get_context("spawn").Process(
+                target=generate, args=(path, n // files, f + 1, window_log)
+            )
+            child.start()
+            child.join()
+            if child.exitcode != 0:
+                raise RuntimeError(f"generating {path} failed")
+            size = path.stat().st_size
             print(f"generated {path.name}: {size / 1e6:.0f} MB in {time.perf_counter() - t:.0f}s")
         paths.append(path)
     return paths
@@ -171,9 +182,20 @@ def main() -> int:
     parser.add_argument(
         "--rss-sizes", default="3000000", help="extra single-file sizes for the peak RSS table"
     )
+    parser.add_argument(
+        "--rss-window-log",
+        type=int,
+        default=0,
+        help="zstd window of the --rss-sizes dumps (0: level default, 8 MiB; 31: 2 GiB)",
+    )
     parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--bare-rss", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None, help="where dumps go (default: a temp dir)")
     args = parser.parse_args()
+    if args.bare_rss:  # child mode: the bare loop's own peak RSS, in a fresh process
+        bare_loop(Path(args.bare_rss))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return 0
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import logging
 
@@ -225,9 +247,26 @@ def main() -> int:
 
     # 3) peak RSS at bigger sizes (single file: the map task streams, reduce buckets grow)
     for size in [int(x) for x in args.rss_sizes.split(",") if x.strip()]:
-        path = dumps_for(work, size, 1)
+        path = dumps_for(work, size, 1, args.rss_window_log)
         s, st, d = timed_stage(path, work / f"run_rss_{size}", args.num_cpus)
-        rows.append({"submissions": size, "files": 1, "seconds": s, "stats": st, "driver": d})
+        bare_rss = float(
+            subprocess.run(
+                [sys.executable, __file__, "--bare-rss", str(path[0])],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[-1]
+        )
+        rows.append(
+            {
+                "submissions": size,
+                "files": 1,
+                "seconds": s,
+                "stats": st,
+                "driver": d,
+                "bare_rss": bare_rss,
+            }
+        )
     table = []
     for row in rows:
         st = row["stats"]
@@ -240,6 +279,7 @@ def main() -> int:
                 "urls_kept": st["urls_kept"],
                 "peak_task_rss_mb": st["peak_task_rss_mb"],
                 "driver_rss_mb": round(row["driver"], 1),
+                "bare_loop_rss_mb": row.get("bare_rss"),
             }
         )
         print(

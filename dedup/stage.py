@@ -308,9 +308,9 @@ def cluster(work: str, shards: Sequence[Shard], num_buckets: int) -> dict[str, A
     ids, roots = everything.components()
     meta = np.zeros(0, META_DTYPE)
     if len(ids):
-        rows = _Rows(shards, layout.meta)
-        meta = rows.take(ids)
-        rows.close()
+        reader = _Rows(shards, layout.meta)
+        meta = reader.take(ids)
+        reader.close()
     survivor = choose_survivors(ids, roots, meta["score"], meta["created"], meta["key"])
     sizes = Counter(roots.tolist())
     size = np.array([sizes[r] for r in roots.tolist()], dtype=np.int64)

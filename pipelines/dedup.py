@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -93,7 +94,7 @@ def _use_ray(cfg: Config, docs: int) -> bool:
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    paths = RunPaths.of(cfg.run_dir)
+    paths = RunPaths.of(Path(cfg.run_dir).resolve())  # absolute: Ray workers have other cwds
     fp = fingerprint(cfg)
     marker = StageMarker(cfg.run_dir, STAGE)
     if marker.is_done(fp):

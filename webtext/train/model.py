@@ -135,7 +135,11 @@ class GPT(nn.Module):
         x = self.transformer.ln_f(x)
         if last_only:
             x = x[:, -1:, :]
-        logits = self.lm_head(x)[..., : self.config.vocab_size]  # drop padding columns
+        vocab = self.config.vocab_size
+        if x.is_cuda:  # padded matmul (tensor-core friendly); compile fuses the slice
+            logits = self.lm_head(x)[..., :vocab]
+        else:  # on CPU the padding buys nothing: multiply by the real rows, no slice copy
+            logits = F.linear(x, self.lm_head.weight[:vocab])
         loss = None
         if targets is not None:
             loss = F.cross_entropy(
