@@ -169,7 +169,8 @@ def memory_run(n_docs: int, folder: Path) -> dict[str, int]:
     from webtext.config import DedupConfig
     from webtext.paths import RunPaths
 
-    write_cleaned(folder, [random_corpus(n_docs, seed=n_docs)])
+    # one row group per shard, as the clean stage writes them: reads must stream
+    write_cleaned(folder, [random_corpus(n_docs, seed=n_docs)], row_group_size=1 << 30)
     shards = input_shards(RunPaths.of(folder))
     cfg = DedupConfig()
     params = minhash_params(cfg)

@@ -23,7 +23,7 @@ import json
 import multiprocessing
 import os
 import random
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,6 +164,7 @@ def timed_stage(paths: list[Path], run_dir: Path, num_cpus: int) -> tuple[float,
 
     import ray
 
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, never "already done"
     ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     try:
         t = time.perf_counter()
@@ -171,8 +172,9 @@ def timed_stage(paths: list[Path], run_dir: Path, num_cpus: int) -> tuple[float,
         elapsed = time.perf_counter() - t
     finally:
         ray.shutdown()
-    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return elapsed, stats, driver
+    from webtext.reddit.spill import peak_rss_mb
+
+    return elapsed, stats, peak_rss_mb()
 
 
 def main() -> int:
@@ -193,8 +195,10 @@ def main() -> int:
     parser.add_argument("--workdir", default=None, help="where dumps go (default: a temp dir)")
     args = parser.parse_args()
     if args.bare_rss:  # child mode: the bare loop's own peak RSS, in a fresh process
+        from webtext.reddit.spill import peak_rss_mb
+
         bare_loop(Path(args.bare_rss))
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(peak_rss_mb())
         return 0
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import logging
@@ -209,11 +213,12 @@ def main() -> int:
     paths = dumps_for(work, args.n, args.files)
     results["dump_mb"] = round(sum(p.stat().st_size for p in paths) / 1e6, 1)
 
-    bare = []
+    bare, bare_cpu = [], []
     for path in paths:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         count = bare_loop(path)
         bare.append(time.perf_counter() - t)
+        bare_cpu.append(time.process_time() - c)
         assert count == args.n // args.files, count
     one = args.n // args.files
     rows = []
@@ -222,9 +227,11 @@ def main() -> int:
     s1, st1, d1 = timed_stage(paths[:1], work / "run_1file", args.num_cpus)
     rows.append({"submissions": one, "files": 1, "seconds": s1, "stats": st1, "driver": d1})
     ratio1 = bare[0] / s1
+    cpu_ratio1 = bare_cpu[0] / st1["task_cpu_s"]
     print(
         f"1 file, {one:,} submissions: bare zstandard+orjson {one / bare[0]:,.0f}/s "
-        f"({bare[0]:.1f}s), webtext harvest {one / s1:,.0f}/s ({s1:.1f}s): ratio {ratio1:.2f}"
+        f"({bare[0]:.1f}s), webtext harvest {one / s1:,.0f}/s ({s1:.1f}s): ratio {ratio1:.2f}; "
+        f"CPU seconds {bare_cpu[0]:.1f} vs {st1['task_cpu_s']:.1f}: ratio {cpu_ratio1:.2f}"
     )
     # 2) every file: one map task per file in parallel; the bare loop reads them one by one
     ratio_all = None
@@ -241,6 +248,8 @@ def main() -> int:
         )
     results.update(
         bare_s=[round(b, 2) for b in bare],
+        bare_cpu_s=[round(b, 2) for b in bare_cpu],
+        cpu_ratio_one_file=round(cpu_ratio1, 3),
         ratio_one_file=round(ratio1, 3),
         ratio_all_files=round(ratio_all, 3) if ratio_all else None,
     )
@@ -278,6 +287,7 @@ def main() -> int:
                 "per_s": round(row["submissions"] / row["seconds"]),
                 "urls_kept": st["urls_kept"],
                 "peak_task_rss_mb": st["peak_task_rss_mb"],
+                "task_cpu_s": st.get("task_cpu_s"),
                 "driver_rss_mb": round(row["driver"], 1),
                 "bare_loop_rss_mb": row.get("bare_rss"),
             }

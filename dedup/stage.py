@@ -227,11 +227,11 @@ def signature_task(
 
 
 def _batches(path: str, batch_size: int, columns: list[str] | None = None):
-    """Record batches of a parquet file, one row group decoded at a time (ParquetFile's
-    `iter_batches` buffers ahead, its memory grows with the file)."""
-    reader = pq.ParquetFile(path)
-    for i in range(reader.num_row_groups):
-        yield from reader.read_row_group(i, columns=columns).to_batches(batch_size)
+    """Record batches of a parquet file, streamed: without pre-buffering and with a
+    bounded read buffer, memory stays flat whatever the file's row group size (by
+    default Arrow buffers whole column chunks, which grows with the row group)."""
+    reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    yield from reader.iter_batches(batch_size, columns=columns)
 
 
 def _npy_header(fh: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:

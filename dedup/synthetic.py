@@ -65,10 +65,7 @@ def page(url: str, text: str, **extra: Any) -> dict[str, Any]:
 def write_cleaned(
     run_dir: Path, shards: list[list[dict[str, Any]]], row_group_size: int = 1000
 ) -> None:
-    """cleaned/part-N.parquet for each list of rows, plus a dropped file dedup must ignore.
-
-    Bounded row groups matter: a Parquet reader decodes a whole row group at once.
-    """
+    """cleaned/part-N.parquet for each list of rows, plus a dropped file dedup must ignore."""
     for i, rows in enumerate(shards):
         table = pa.Table.from_pylist(rows, schema=CLEANED_SCHEMA)
         write_parquet_atomic(

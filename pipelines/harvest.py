@@ -176,6 +176,7 @@ def run(cfg: Config) -> dict[str, Any]:
     }
     rss = [m.get("peak_rss_mb", 0) for m in maps] + [r.get("peak_rss_mb", 0) for r in reduces]
     stats["peak_task_rss_mb"] = round(max(rss, default=0.0), 1)
+    stats["task_cpu_s"] = round(sum(x.get("cpu_s", 0.0) for x in maps + reduces), 2)
     missing = [
         i for i in range(cfg.harvest.num_partitions) if not (paths.links / shard_name(i)).exists()
     ]

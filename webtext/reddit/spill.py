@@ -21,6 +21,7 @@ import os
 import re
 import resource
 import shutil
+import time
 import uuid
 import zlib
 from collections import Counter
@@ -68,6 +69,15 @@ def source_key(path: str | Path) -> str:
 
 
 def peak_rss_mb() -> float:
+    """Peak RSS of this process in MB: VmHWM (ru_maxrss survives exec, so it can report
+    the parent's size for a fresh process), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -181,9 +191,11 @@ def spill_dump(
     done = read_json(final_dir / "stats.json")
     if done is not None:
         return {**done, "skipped": True, "spill_dir": str(final_dir)}
+    cpu = time.process_time()
     report = ReadReport(str(path), strict=strict, sample_size=sample_size)
     stats = spill_records(iter_records(path, report), report, final_dir, cfg)
-    return {**stats, "skipped": False, "spill_dir": str(final_dir)}
+    cpu_s = time.process_time() - cpu  # every thread of the task (decompression included)
+    return {**stats, "skipped": False, "spill_dir": str(final_dir), "cpu_s": cpu_s}
 
 
 # ------------------------------------------------------------------------ reduce
@@ -277,6 +289,7 @@ def reduce_partition(
     done = read_json(done_path)
     if done is not None and out_path.exists():
         return {**done, "skipped": True}
+    cpu = time.process_time()
     sub = buckets_per_partition(cfg)
     totals: Counter[str] = Counter()
     with atomic_path(out_path) as tmp:
@@ -295,7 +308,8 @@ def reduce_partition(
             writer.close()
     stats = {"partition": partition, **{k: totals.get(k, 0) for k in _REDUCE_KEYS}}
     write_json_atomic(done_path, stats)
-    return {**stats, "skipped": False, "peak_rss_mb": peak_rss_mb()}
+    cpu_s = time.process_time() - cpu
+    return {**stats, "skipped": False, "peak_rss_mb": peak_rss_mb(), "cpu_s": cpu_s}
 
 
 _REDUCE_KEYS = ("submissions", "duplicate_submission", "low_karma", "urls_kept")

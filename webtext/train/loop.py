@@ -321,7 +321,6 @@ class Trainer:
     # -- main
     def run(self, stop_after: int | None = None) -> dict[str, Any]:
         tc, rt = self.tc, self.rt
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         fingerprint = self.cfg.fingerprint(*SECTIONS_FINGERPRINTED)
         marker = StageMarker(self.cfg.run_dir, "train")
         latest = latest_checkpoint(self.out_dir)
@@ -334,6 +333,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         train_loader, val_loader = self._loaders()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         raw = GPT(self.model_config).to(self.device)
         opt = make_optimizer(raw, tc, self.device)
         scaler = None
