@@ -3,6 +3,7 @@ Ray cluster on 127.0.0.1, and the report rendered in headless Chromium."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -157,7 +159,8 @@ def test_two_node_ray_cluster_same_outputs(demo_run, tmp_path):
     ray = str(BIN / "ray")
     port = _free_port()
     env = _env()
-    temp = tmp_path / "raytmp"
+    # short: Ray's unix socket paths under it must stay below 108 characters
+    temp = Path(tempfile.mkdtemp(prefix="wt-ray-", dir="/tmp"))
     head = [ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]  # fmt: skip
     worker = [ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
@@ -178,7 +181,27 @@ def test_two_node_ray_cluster_same_outputs(demo_run, tmp_path):
             ours = _read_all(sorted((cluster_run / name).glob("*.parquet")))
             assert ours.equals(_read_all(sorted((run_dir / name).glob("*.parquet"))))
     finally:
-        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_cluster(temp)
+
+
+def _stop_cluster(temp: Path) -> None:
+    """Kill only this cluster's processes (`ray stop` would also stop other Ray instances)."""
+    import psutil
+
+    mine = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if proc.pid != os.getpid() and any(
+            str(temp) in part for part in proc.info["cmdline"] or []
+        ):
+            mine.append(proc)
+    for proc in mine:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(mine, timeout=10)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_report_renders_in_chromium_without_console_errors(demo_run, tmp_path):

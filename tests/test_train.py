@@ -85,6 +85,16 @@ def read_log(out_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tiny model's matmuls are too small to gain from threads; on a busy 2-core machine
+    two OpenMP threads make a step ~5x slower. Restored afterwards for other tests."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def shards_run(tmp_path_factory, ray_local) -> Path:
     run_dir = tmp_path_factory.mktemp("train_run")
