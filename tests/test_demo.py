@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import os
 import shutil
 import signal
@@ -159,6 +160,8 @@ def test_two_node_ray_cluster_same_outputs(demo_run, tmp_path):
     ray = str(BIN / "ray")
     port = _free_port()
     env = _env()
+    # Ray's token authentication, as a real cluster runs it: every node and the driver share it
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     # short: Ray's unix socket paths under it must stay below 108 characters
     temp = Path(tempfile.mkdtemp(prefix="wt-ray-", dir="/tmp"))
     head = [ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--node-ip-address=127.0.0.1",
