@@ -188,7 +188,7 @@ def main() -> int:
         "--rss-window-log",
         type=int,
         default=0,
-        help="zstd window of the --rss-sizes dumps (0: level default, 8 MiB; 31: 2 GiB)",
+        help="zstd window log of the --rss-sizes dumps (0: level default, 2 MiB; 31: 2 GiB)",
     )
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--bare-rss", default=None, help=argparse.SUPPRESS)
