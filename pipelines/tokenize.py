@@ -47,7 +47,10 @@ def _clear_shards(shards: Path) -> None:
 
 
 def _task_cpus(ray: Any, num_threads: int) -> float:
-    cpus = ray.cluster_resources().get("CPU", 1)
+    """CPUs per task: the thread count, but never more than the largest node has (a task
+    asking for more than any one node offers would wait forever on a cluster of small nodes)."""
+    per_node = [n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    cpus = max(per_node, default=1)
     return float(max(1, min(num_threads, int(cpus))))
 
 

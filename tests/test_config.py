@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from webtext.cli import main
@@ -33,7 +35,7 @@ def test_set_overrides_parse_yaml_values(tmp_path):
     cfg = load_config(path, ["harvest.min_score=7", "fetch.allow_networks=[127.0.0.1/32]"])
     assert cfg.harvest.min_score == 7
     assert cfg.fetch.allow_networks == ["127.0.0.1/32"]
-    assert cfg.run_dir == "out"
+    assert cfg.run_dir == str(Path("out").absolute())
 
 
 def test_set_unknown_section_and_bad_cidr():
@@ -50,7 +52,7 @@ def test_cli_config_prints_resolved(tmp_path, capsys):
     path.write_text("run_dir: out\n")
     assert main(["config", str(path), "--set", "dedup.threshold=0.7"]) == 0
     out = capsys.readouterr().out
-    assert "threshold: 0.7" in out and "run_dir: out" in out
+    assert "threshold: 0.7" in out and f"run_dir: {Path('out').absolute()}" in out
 
 
 def test_cli_config_error_exit_code(tmp_path, capsys):

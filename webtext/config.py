@@ -317,6 +317,12 @@ class Config(Section):
     overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
+    @field_validator("run_dir")
+    @classmethod
+    def _absolute_run_dir(cls, value: str) -> str:
+        """Absolute, so Ray workers (other folders, other nodes) write to the same place."""
+        return str(Path(value).expanduser().absolute())
+
     @property
     def run_path(self) -> Path:
         return Path(self.run_dir)
