@@ -171,9 +171,13 @@ def test_two_node_ray_cluster_same_outputs(demo_run, tmp_path):
     try:
         subprocess.run(head, check=True, env=env, capture_output=True, timeout=120)
         subprocess.run(worker, check=True, env=env, capture_output=True, timeout=120)
-        status = subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"],
-                                env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
-        assert status.stdout.count("node_") >= 2 or "2.0 CPU" in status.stdout, status.stdout
+        deadline, nodes = time.monotonic() + 60, 0
+        while nodes < 2 and time.monotonic() < deadline:  # the worker registers asynchronously
+            status = subprocess.run([ray, "status", f"--address=127.0.0.1:{port}"],
+                                    env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+            nodes = status.stdout.count(" node_")
+            time.sleep(0 if nodes >= 2 else 1)
+        assert nodes == 2, status.stdout
         cluster_run = tmp_path / "cluster"
         cmd = [WEBTEXT, "demo", "--run-dir", str(cluster_run), "--port", str(PORT),
                "--ray-address", f"127.0.0.1:{port}", "--no-train"]  # fmt: skip

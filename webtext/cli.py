@@ -42,17 +42,22 @@ TOOLS: dict[str, tuple[str, str]] = {
 }
 
 
-def _stage_parser(prog: str, command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"{prog} {command}", description=STAGES.get(command))
-    parser.add_argument("config", help="YAML config file")
+def add_set_argument(parser: argparse.ArgumentParser, example: str = "harvest.min_score=5") -> None:
+    """The `--set dotted.key=value` option every config-driven command shares."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. --set harvest.min_score=5 (repeatable)",
+        help=f"override a config key, e.g. --set {example} (repeatable)",
     )
+
+
+def _stage_parser(prog: str, command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"{prog} {command}", description=STAGES.get(command))
+    parser.add_argument("config", help="YAML config file")
+    add_set_argument(parser)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from webtext.cli import add_set_argument
 from webtext.config import load_config
 from webtext.overlap.report import format_table, overlap_json_path
 
@@ -26,14 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="plain-text files: one document per line, or per blank-line-separated paragraph",
     )
     parser.add_argument("--config", help="YAML config (its overlap and ray sections are used)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. --set overlap.false_positive_rate=1e-6 (repeatable)",
-    )
+    add_set_argument(parser, "overlap.false_positive_rate=1e-6")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the Bloom filter")
 
 

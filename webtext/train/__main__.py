@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from webtext.cli import add_set_argument
 from webtext.config import ConfigError, load_config
 from webtext.progress import setup_logging
 
@@ -16,14 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m webtext.train", description="GPT-2 pretraining (torchrun-compatible)"
     )
     parser.add_argument("config", help="YAML config file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.max_steps=100 (repeatable)",
-    )
+    add_set_argument(parser, "train.max_steps=100")
     args = parser.parse_args(argv)
     setup_logging()
     try:
