@@ -32,7 +32,7 @@ def fingerprint(cfg: Config) -> str:
 def _harvest_api(cfg: Config, spill_root: Path) -> dict[str, Any]:
     """The praw source, in the driver (one client, one rate-limit budget)."""
     from webtext.reddit.api import iter_api_records
-    from webtext.reddit.dumps import ReadReport
+    from webtext.reddit.dumps import ReadReport, Submission
     from webtext.reddit.spill import spill_records
 
     api = cfg.source.reddit_api
@@ -46,12 +46,19 @@ def _harvest_api(cfg: Config, spill_root: Path) -> dict[str, Any]:
         "harvest: reading r/%s (%s) from the Reddit API", "+".join(api.subreddits), api.listing
     )
 
-    def records():
+    def blocks(size: int = 1000):
+        numbers: list[int] = []
+        subs: list[Submission] = []
         for i, record in enumerate(iter_api_records(api), 1):
             report.lines += 1
-            yield i, record
+            numbers.append(i)
+            subs.append(Submission.from_dict(record))
+            if len(subs) == size:
+                yield numbers, subs
+                numbers, subs = [], []
+        yield numbers, subs
 
-    stats = spill_records(records(), report, final_dir, cfg.harvest)
+    stats = spill_records(blocks(), report, final_dir, cfg.harvest)
     return {**stats, "skipped": False, "spill_dir": str(final_dir)}
 
 

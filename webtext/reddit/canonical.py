@@ -143,7 +143,7 @@ def fetch_url(url: str) -> str:
     url = url.strip()
     if "&amp;" in url:
         url = url.replace("&amp;", "&")
-    return url.split("#", 1)[0]
+    return url.partition("#")[0]
 
 
 # the common shape, handled without urlsplit: scheme, plain host, optional port, plain path
@@ -151,6 +151,11 @@ _FAST = re.compile(
     r"(?i:(https?))://([A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+)(?::([0-9]{1,5}))?"
     r"(/[A-Za-z0-9/:@!$&'()*+,;=._~-]*)?(?:\?([^#]*))?\Z"
 )
+
+
+# plain queries seen by _fast_split -> canonical query: tracking-only queries repeat a lot
+_QUERY_CACHE: dict[str, str] = {}
+QUERY_CACHE_SIZE = 1 << 16
 
 
 def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
@@ -163,7 +168,7 @@ def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
         or "//" in (path or "")
         or "/." in (path or "")
         or (query and not _PLAIN_QUERY.match(query))
-        or _IPV4ISH.match(host)
+        or host[-1] in "0123456789"  # IPv4 (no public suffix ends in a digit)
         or "--" in host[2:4]
         or (len(host) > 63 and any(len(label) > 63 for label in host.split(".")))
     ):
@@ -173,9 +178,13 @@ def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
     key_host = host[4:] if host.startswith("www.") and "." in host[4:] else host
     key = f"{scheme}://{key_host}{path or '/'}"
     if query:
-        query = _canonical_query(query)
-        if query:
-            key = f"{key}?{query}"
+        canonical = _QUERY_CACHE.get(query)
+        if canonical is None:
+            if len(_QUERY_CACHE) >= QUERY_CACHE_SIZE:
+                _QUERY_CACHE.clear()
+            canonical = _QUERY_CACHE[query] = _canonical_query(query)
+        if canonical:
+            key = f"{key}?{canonical}"
     return fetch, key, host, False
 
 
@@ -238,12 +247,12 @@ def canonicalize(url: str) -> str:
 
 def path_extension(canonical: str) -> str:
     """Lower-case extension of the last path segment of a canonical key ('' if none)."""
-    rest = canonical.split("://", 1)[-1]
-    path = rest.split("?", 1)[0]
-    slash = path.find("/")
-    last = path[slash:].rsplit("/", 1)[-1] if slash >= 0 else ""
-    _, dot, ext = last.rpartition(".")
-    return ext.lower() if dot else ""
+    rest = canonical.partition("://")[2].partition("?")[0]
+    if "/" not in rest:
+        return ""
+    last = rest[rest.rfind("/") + 1 :]
+    dot = last.rfind(".")
+    return last[dot + 1 :].lower() if dot >= 0 else ""
 
 
 @functools.lru_cache(maxsize=1)

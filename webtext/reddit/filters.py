@@ -1,17 +1,23 @@
 """Submission records -> link rows, or a named reason why not.
 
-Both sources (dumps and the API) produce the same submission dict: `id`, `url`, `score`,
-`subreddit`, `created_utc`, `is_self`, `over_18` (plus whatever else the source had).
-`SubmissionFilter.apply` checks it in a fixed order (cheap checks first) and returns either
-a `LinkRow` or a drop reason. Every reason is counted; none is silent.
+Both sources (dumps and the API) produce the same `Submission`: `id`, `url`, `score`,
+`subreddit`, `created_utc`, `is_self`, `over_18`, `domain`. `SubmissionFilter.check` judges
+it in a fixed order (cheap checks first) and returns either a `LinkRow` or a drop reason.
+Every reason is counted; none is silent.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from msgspec import UNSET
+
 from webtext.config import HarvestConfig
 from webtext.reddit.canonical import BadUrl, path_extension, registered_domain, split_url
+from webtext.reddit.dumps import Submission
+
+REQUIRED = ("id", "url", "created_utc", "score")
+HOST_CACHE_SIZE = 1 << 18  # hosts remembered by a filter (blocked?, registered domain)
 
 # every reason a submission or a URL can be dropped with (the keys of stats["dropped"])
 DROP_REASONS = {
@@ -66,7 +72,8 @@ def _flag(value: Any) -> bool:
 
 
 class SubmissionFilter:
-    """Holds the harvest filters; `apply(record)` -> LinkRow or a drop reason (str).
+    """Holds the harvest filters; `check(submission)` (or `apply(dict)`) -> LinkRow or a
+    drop reason (str).
 
     Raises `BadRecord` for a record that lacks a field or has an unusable one.
     """
@@ -81,6 +88,7 @@ class SubmissionFilter:
             d.strip().lower().lstrip("*").strip(".") for d in cfg.domain_blocklist if d.strip()
         )
         self.blocked_ext = frozenset(e.strip().lower().lstrip(".") for e in cfg.extension_blocklist)
+        self._hosts: dict[str, tuple[bool, str]] = {}
 
     def domain_blocked(self, host: str) -> bool:
         """Suffix match on the host: wikipedia.org blocks en.m.wikipedia.org too."""
@@ -96,23 +104,33 @@ class SubmissionFilter:
         return False
 
     def apply(self, rec: dict[str, Any]) -> LinkRow | str:
-        try:
-            sub_id = rec["id"]
-            url = rec["url"]
-            created_raw = rec["created_utc"]
-            score_raw = rec["score"]
-        except KeyError as exc:
-            raise BadRecord("missing_field", f"missing field {exc.args[0]!r}") from None
+        """`check` for a submission dict (the API source, tests)."""
+        return self.check(Submission.from_dict(rec))
+
+    def _host_info(self, host: str, is_ip: bool) -> tuple[bool, str]:
+        """(blocked, registered domain) of a host, memoised: links repeat their hosts."""
+        info = (bool(self.blocked_domains) and self.domain_blocked(host),
+                host if is_ip else registered_domain(host))  # fmt: skip
+        if len(self._hosts) >= HOST_CACHE_SIZE:
+            self._hosts.clear()
+        self._hosts[host] = info
+        return info
+
+    def check(self, sub: Submission) -> LinkRow | str:
+        sub_id, url, created_raw, score_raw = sub.id, sub.url, sub.created_utc, sub.score
+        if sub_id is UNSET or url is UNSET or created_raw is UNSET or score_raw is UNSET:
+            missing = next(n for n in REQUIRED if getattr(sub, n) is UNSET)
+            raise BadRecord("missing_field", f"missing field {missing!r}")
         if sub_id is None or sub_id == "":
             raise BadRecord("bad_field", "field 'id' is empty")
         if not self.include_self:
-            is_self = rec.get("is_self")
+            is_self = sub.is_self
             if is_self is None:  # early dumps lack it: a self post's domain is self.<subreddit>
-                is_self = str(rec.get("domain") or "").startswith("self.")
+                is_self = str(sub.domain or "").startswith("self.")
             if is_self is True or (is_self and _flag(is_self)):
                 return "self_post"
         if not self.include_nsfw:
-            nsfw = rec.get("over_18")
+            nsfw = sub.over_18
             if nsfw is True or (nsfw and _flag(nsfw)):
                 return "nsfw"
         if url.__class__ is not str:
@@ -131,12 +149,13 @@ class SubmissionFilter:
             fetch, canonical, host, is_ip = split_url(url)
         except BadUrl as exc:
             return exc.reason
-        if self.blocked_domains and self.domain_blocked(host):
+        info = self._hosts.get(host)
+        blocked, domain = info if info is not None else self._host_info(host, is_ip)
+        if blocked:
             return "domain_blocklist"
         if self.blocked_ext and path_extension(canonical) in self.blocked_ext:
             return "extension_blocklist"
-        domain = host if is_ip else registered_domain(host)
-        subreddit = rec.get("subreddit")
-        if not isinstance(subreddit, str):
+        subreddit = sub.subreddit
+        if subreddit.__class__ is not str:
             subreddit = "" if subreddit is None else str(subreddit)
         return LinkRow(fetch, canonical, domain, score, str(sub_id), subreddit, created)
