@@ -1,17 +1,20 @@
 """Benchmark: `webtext harvest` vs the bare loop it wraps, on the same generated zstd dumps.
 
-    .venv/bin/python bench/bench_harvest.py [--n 1000000] [--files 2] [--rss-sizes 3000000]
+    .venv/bin/python bench/bench_harvest.py [--n 4000000] [--files 2] [--rss-sizes 10000000]
 
 1. generates N Pushshift-like submissions (the field set of 2017 dumps, ~1.2 kB per line)
    into `--files` monthly `.zst` dumps written with the 2 GiB window of the real ones;
-2. times the bare loop on each file: zstandard stream decompression + orjson.loads of every
-   line (one process, one file after the other);
+2. times the bare loop on each file: zstandard stream decompression + parsing every line
+   into Python objects, with orjson and with msgspec (the parser webtext uses); the faster
+   of the two is the floor the ratios use (one process, one file after the other);
 3. times the stage function `pipelines.harvest.run` (Ray started before the clock, as in
    `webtext run`) on the first file alone (one map task: the per-core cost) and on all files
    (one map task per file in parallel, the way the stage is meant to run), and prints the
    submissions/s ratios (target >= 0.7);
-4. runs the stage on bigger single files (--rss-sizes) and reports the peak RSS of every
-   Ray task process and of the driver (target < 2 GB, flat with size).
+4. runs the stage on bigger single files (--rss-sizes, default zstd window unless
+   --rss-window-log 31) in a fresh driver process and reports the peak RSS of every Ray
+   task process and of that driver (target < 2 GB, flat with size). A --long=31 dump needs
+   its 2 GiB window on top, in any decoder (the bare loop's RSS shows it).
 
 Writes bench/results/harvest.json.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import msgspec  # noqa: E402
 import orjson  # noqa: E402
 import zstandard  # noqa: E402
 
@@ -99,10 +103,11 @@ def generate(path: Path, n: int, seed: int = 1, window_log: int = 31) -> int:
     return path.stat().st_size
 
 
-def bare_loop(path: Path) -> int:
-    """The floor: stream-decompress with zstandard, orjson.loads every line."""
+def bare_loop(path: Path, parser: str = "orjson") -> int:
+    """The floor: stream-decompress with zstandard, parse every line into Python objects
+    with `parser` (orjson, or msgspec: the parser webtext's map uses, untyped here)."""
     dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
-    loads = orjson.loads
+    loads = orjson.loads if parser == "orjson" else msgspec.json.Decoder().decode
     n = 0
     rest = b""
     with open(path, "rb") as fh:
@@ -179,10 +184,12 @@ def timed_stage(paths: list[Path], run_dir: Path, num_cpus: int) -> tuple[float,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000, help="submissions for the ratio")
+    parser.add_argument(
+        "--n", type=int, default=4_000_000, help="submissions for the ratio (2M per file)"
+    )
     parser.add_argument("--files", type=int, default=2, help="monthly dumps the n are split into")
     parser.add_argument(
-        "--rss-sizes", default="3000000", help="extra single-file sizes for the peak RSS table"
+        "--rss-sizes", default="10000000", help="extra single-file sizes for the peak RSS table"
     )
     parser.add_argument(
         "--rss-window-log",
@@ -192,6 +199,7 @@ def main() -> int:
     )
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--bare-rss", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stage-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None, help="where dumps go (default: a temp dir)")
     args = parser.parse_args()
     if args.bare_rss:  # child mode: the bare loop's own peak RSS, in a fresh process
@@ -199,6 +207,11 @@ def main() -> int:
 
         bare_loop(Path(args.bare_rss))
         print(peak_rss_mb())
+        return 0
+    if args.stage_child:  # child mode: the stage in a fresh driver, for an honest driver RSS
+        dump, run_dir = args.stage_child.split(",")
+        seconds, stats, driver = timed_stage([Path(dump)], Path(run_dir), args.num_cpus)
+        print(json.dumps({"seconds": seconds, "stats": stats, "driver": driver}))
         return 0
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import logging
@@ -213,13 +226,22 @@ def main() -> int:
     paths = dumps_for(work, args.n, args.files)
     results["dump_mb"] = round(sum(p.stat().st_size for p in paths) / 1e6, 1)
 
-    bare, bare_cpu = [], []
-    for path in paths:
-        t, c = time.perf_counter(), time.process_time()
-        count = bare_loop(path)
-        bare.append(time.perf_counter() - t)
-        bare_cpu.append(time.process_time() - c)
-        assert count == args.n // args.files, count
+    # the floor: each file with each parser; the faster parser is the one compared against
+    bare_by_parser: dict[str, list[tuple[float, float]]] = {}
+    for parser in ("orjson", "msgspec"):
+        for path in paths:
+            t, c = time.perf_counter(), time.process_time()
+            count = bare_loop(path, parser)
+            bare_by_parser.setdefault(parser, []).append(
+                (time.perf_counter() - t, time.process_time() - c)
+            )
+            assert count == args.n // args.files, count
+    fastest = min(bare_by_parser, key=lambda k: sum(w for w, _ in bare_by_parser[k]))
+    bare = [w for w, _ in bare_by_parser[fastest]]
+    bare_cpu = [c for _, c in bare_by_parser[fastest]]
+    for parser, times in bare_by_parser.items():
+        total = sum(w for w, _ in times)
+        print(f"bare loop, zstandard + {parser}: {args.n / total:,.0f} submissions/s")
     one = args.n // args.files
     rows = []
 
@@ -229,7 +251,7 @@ def main() -> int:
     ratio1 = bare[0] / s1
     cpu_ratio1 = bare_cpu[0] / st1["task_cpu_s"]
     print(
-        f"1 file, {one:,} submissions: bare zstandard+orjson {one / bare[0]:,.0f}/s "
+        f"1 file, {one:,} submissions: bare zstandard+{fastest} {one / bare[0]:,.0f}/s "
         f"({bare[0]:.1f}s), webtext harvest {one / s1:,.0f}/s ({s1:.1f}s): ratio {ratio1:.2f}; "
         f"CPU seconds {bare_cpu[0]:.1f} vs {st1['task_cpu_s']:.1f}: ratio {cpu_ratio1:.2f}"
     )
@@ -247,6 +269,8 @@ def main() -> int:
             f"ratio {ratio_all:.2f} (target >= 0.7)"
         )
     results.update(
+        bare_parser=fastest,
+        bare_per_s={k: round(args.n / sum(w for w, _ in v)) for k, v in bare_by_parser.items()},
         bare_s=[round(b, 2) for b in bare],
         bare_cpu_s=[round(b, 2) for b in bare_cpu],
         cpu_ratio_one_file=round(cpu_ratio1, 3),
@@ -257,7 +281,13 @@ def main() -> int:
     # 3) peak RSS at bigger sizes (single file: the map task streams, reduce buckets grow)
     for size in [int(x) for x in args.rss_sizes.split(",") if x.strip()]:
         path = dumps_for(work, size, 1, args.rss_window_log)
-        s, st, d = timed_stage(path, work / f"run_rss_{size}", args.num_cpus)
+        child = subprocess.run(
+            [sys.executable, __file__, "--num-cpus", str(args.num_cpus),
+             "--stage-child", f"{path[0]},{work / f'run_rss_{size}'}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        measured = json.loads(child.stdout.strip().splitlines()[-1])
+        s, st, d = measured["seconds"], measured["stats"], measured["driver"]
         bare_rss = float(
             subprocess.run(
                 [sys.executable, __file__, "--bare-rss", str(path[0])],
