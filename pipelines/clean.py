@@ -3,7 +3,8 @@
 Only pages that crawl fetched and extracted (`fetch_status == "ok"`) are judged; the others
 already carry their crawl status in the ledger. One Ray task per pages file; each writes
 `cleaned/dropped-N.parquet` then `cleaned/part-N.parquet` (the latter last, holding the
-config fingerprint), so a rerun skips finished shards and redoes stale ones.
+shard fingerprint: config + digest of the pages file), so a rerun skips finished shards and
+redoes stale ones (other config, or pages that crawl or extract rewrote).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines._ray import map_shards, ray_session
-from webtext.clean.stage import clean_shard
+from webtext.clean.stage import clean_shard, shard_fingerprint
 from webtext.config import Config
-from webtext.io import StageMarker, clean_temp_files, shard_name
+from webtext.io import StageMarker, clean_temp_files, combine_fingerprint, shard_name
 from webtext.paths import RunPaths
 from webtext.progress import log
 
@@ -67,12 +68,14 @@ def summarise(results: list[dict[str, Any]], wall_seconds: float) -> dict[str, A
 
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
-    fingerprint = cfg.fingerprint(*FINGERPRINT_SECTIONS)
+    config_fp = cfg.fingerprint(*FINGERPRINT_SECTIONS)
+    # each shard: the config and the bytes of its pages file (crawl or extract rewrote it?)
+    items = [(*item, shard_fingerprint(config_fp, item[0])) for item in shard_items(paths)]
+    fingerprint = combine_fingerprint(config_fp, [item[3] for item in items])
     marker = StageMarker(cfg.run_dir, STAGE)
     if marker.is_done(fingerprint):
         log.info("clean: already done (%s)", marker.path)
         return (marker.read() or {}).get("stats", {})
-    items = shard_items(paths)
     Path(paths.cleaned).mkdir(parents=True, exist_ok=True)
     clean_temp_files(paths.cleaned)
     with ray_session(cfg.ray):
@@ -83,7 +86,7 @@ def run(cfg: Config) -> dict[str, Any]:
             desc="clean",
             clean=cfg.clean,
             overlap=cfg.overlap,
-            fingerprint=fingerprint,
+            fingerprint=config_fp,
         )
         wall = time.perf_counter() - start
     stats = summarise(results, wall)

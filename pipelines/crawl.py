@@ -6,10 +6,13 @@ runs extraction on the pages as they arrive.
 
 Resume: the shard's URLs are processed in fixed chunks of `fetch.checkpoint_every`; each
 finished chunk leaves `warc/part-NNNNN-CCCCC.warc.gz` and then
-`_work/crawl/part-NNNNN-eE/chunk-CCCCC.parquet` (both atomic), so a killed task restarts
-at the first missing chunk and refetches nothing it stored. The final
+`_work/crawl/part-NNNNN-<shard fingerprint>-eE/chunk-CCCCC.parquet` (both atomic), so a
+killed task restarts at the first missing chunk and refetches nothing it stored. The final
 `pages/part-NNNNN.parquet` is the chunks' rows sorted by canonical_url: the same rows in
 the same order wherever the task was killed, and a Ray retry overwrites, never duplicates.
+`_work/crawl/done/part-NNNNN.json` records the shard fingerprint (the fetch and extract
+settings that decide results, not PACE_KEYS; digest of the links file): a shard whose links
+or those settings changed is crawled again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from webtext.config import Config, ConfigError
 from webtext.io import (
     StageMarker,
     clean_temp_files,
+    combine_fingerprint,
+    file_digest,
+    read_json,
     shard_name,
     write_json_atomic,
     write_parquet_atomic,
@@ -42,8 +48,69 @@ _PART = re.compile(r"^part-(\d+)\.parquet$")
 PROVENANCE = [f.name for f in PROVENANCE_FIELDS]
 
 
-def fingerprint(cfg: Config) -> str:
-    return cfg.fingerprint("fetch", "extract")
+# settings that change how fast or in what pieces a shard is crawled, never what it yields:
+# changing them does not make crawled shards stale (a resumed crawl may also slow down)
+PACE_KEYS = {
+    "fetch": {
+        "concurrency", "per_host_concurrency", "per_host_delay", "backoff_base", "backoff_max",
+        "max_retry_after", "max_crawl_delay", "checkpoint_every",
+    },
+    "extract": {"worker_max_pages"},
+}  # fmt: skip
+
+
+def results_config_fingerprint(cfg: Config) -> str:
+    """The fetch and extract settings that decide what pages/ holds (PACE_KEYS left out)."""
+    return combine_fingerprint(
+        {
+            section: {
+                key: value
+                for key, value in getattr(cfg, section).model_dump(mode="json").items()
+                if key not in PACE_KEYS[section]
+            }
+            for section in PACE_KEYS
+        }
+    )
+
+
+def fingerprint(cfg: Config, shard_fps: dict[int, str]) -> str:
+    """The stage's: every shard's fingerprint (config + the bytes of its links file)."""
+    return combine_fingerprint(results_config_fingerprint(cfg), sorted(shard_fps.items()))
+
+
+def shard_fingerprint(cfg: Config, links_path: str | Path) -> str:
+    """What pages/part-N depends on: the result-deciding fetch and extract settings and its
+    links file's bytes (harvest writes the same bytes for the same links, so a harvest rerun
+    that changes nothing in this shard leaves it crawled)."""
+    return combine_fingerprint(results_config_fingerprint(cfg), file_digest(links_path))
+
+
+def _done_path(paths: RunPaths, index: int) -> Path:
+    return paths.work / STAGE / "done" / shard_name(index, ".json")
+
+
+def shard_is_current(paths: RunPaths, index: int, shard_fp: str) -> bool:
+    """pages/part-N exists and was crawled from the same links with the same config."""
+    done = read_json(_done_path(paths, index))
+    return (
+        (paths.pages / shard_name(index)).exists()
+        and done is not None
+        and done.get("fingerprint") == shard_fp
+    )
+
+
+def _remove_orphan_pages(paths: RunPaths, indexes: set[int]) -> None:
+    """pages (and their WARCs) of links shards that no longer exist (fewer partitions)."""
+    if not paths.pages.is_dir():
+        return
+    for path in paths.pages.glob("part-*.parquet"):
+        match = _PART.match(path.name)
+        if match and int(match.group(1)) not in indexes:
+            index = int(match.group(1))
+            path.unlink()
+            _done_path(paths, index).unlink(missing_ok=True)
+            for warc in paths.warc.glob(f"part-{index:05d}-*.warc.gz"):
+                warc.unlink()
 
 
 def links_files(paths: RunPaths) -> list[tuple[int, Path]]:
@@ -60,12 +127,16 @@ def links_files(paths: RunPaths) -> list[tuple[int, Path]]:
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
     marker = StageMarker(cfg.run_dir, STAGE)
-    fp = fingerprint(cfg)
+    shards = links_files(paths)
+    shard_fps = {i: shard_fingerprint(cfg, p) for i, p in shards}
+    fp = fingerprint(cfg, shard_fps)
     if marker.is_done(fp):
         log.info("crawl: already done (fingerprint %s)", fp)
         return (marker.read() or {}).get("stats", {})
-    shards = links_files(paths)
-    todo = [(i, str(p)) for i, p in shards if not (paths.pages / shard_name(i)).exists()]
+    _remove_orphan_pages(paths, set(shard_fps))
+    todo = [
+        (i, str(p), shard_fps[i]) for i, p in shards if not shard_is_current(paths, i, shard_fps[i])
+    ]
     log.info("crawl: %d link shards, %d to crawl", len(shards), len(todo))
     results: list[dict[str, Any]] = []
     if todo:
@@ -93,17 +164,25 @@ def run(cfg: Config) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- one shard (task)
-def crawl_shard(item: tuple[int, str], cfg: Config) -> dict[str, Any]:
-    """Crawl one links shard into pages/part-N.parquet and warc/part-N-*.warc.gz."""
-    index, links_path = item
+def crawl_shard(item: tuple, cfg: Config) -> dict[str, Any]:
+    """Crawl one links shard into pages/part-N.parquet and warc/part-N-*.warc.gz.
+
+    `item` = (N, links file[, shard fingerprint]). A shard crawled before from other links
+    or another config is crawled again; its old chunks and WARCs are dropped.
+    """
+    index, links_path = item[0], item[1]
+    shard_fp = item[2] if len(item) > 2 else shard_fingerprint(cfg, links_path)
     paths = RunPaths.of(cfg.run_dir)
     out = paths.pages / shard_name(index)
-    if out.exists():  # a retried task whose first attempt finished
+    if shard_is_current(paths, index, shard_fp):  # a retried task whose first attempt finished
         return {"shard": index, "fetched": 0, "requests": 0, "cpu_s": 0.0}
     links = read_links(links_path)
     order = interleave_hosts(links.column("url").to_pylist(), links.column("canonical_url"))
     size = cfg.fetch.checkpoint_every
-    work = paths.work / STAGE / f"part-{index:05d}-e{size}"
+    work = paths.work / STAGE / f"part-{index:05d}-{shard_fp}-e{size}"
+    for stale in (paths.work / STAGE).glob(f"part-{index:05d}-*"):
+        if stale != work:  # chunks of other links or another config
+            shutil.rmtree(stale, ignore_errors=True)
     chunks = [order[i : i + size] for i in range(0, len(order), size)]
     clean_temp_files(work)
     _drop_orphan_warcs(paths.warc, index, work)
@@ -127,6 +206,7 @@ def crawl_shard(item: tuple[int, str], cfg: Config) -> dict[str, Any]:
     table = pa.concat_tables(parts) if parts else PAGES_SCHEMA.empty_table()
     table = table.sort_by([("canonical_url", "ascending"), ("url", "ascending")])
     write_parquet_atomic(out, table.cast(PAGES_SCHEMA))
+    write_json_atomic(_done_path(paths, index), {"fingerprint": shard_fp, "links": links_path})
     shutil.rmtree(work, ignore_errors=True)
     cpu = round(_cpu_seconds() - cpu_start, 3)
     return {"shard": index, "fetched": fetched, "requests": requests, "cpu_s": cpu}

@@ -10,8 +10,6 @@ signatures (`sig/sig-N.npy`, datasketch-compatible uint32 [docs, num_perm]) are 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 from functools import lru_cache
@@ -23,7 +21,7 @@ import pyarrow.parquet as pq
 from dedup.minhash import MinHashParams, optimal_bands
 from dedup.stage import Shard, local_executor, run_dedup
 from webtext.config import Config, DedupConfig
-from webtext.io import StageMarker, clean_temp_files
+from webtext.io import StageMarker, clean_temp_files, combine_fingerprint, file_digest
 from webtext.paths import RunPaths
 from webtext.progress import log
 
@@ -61,10 +59,13 @@ def minhash_params(cfg: DedupConfig) -> MinHashParams:
 
 
 def fingerprint(cfg: Config) -> str:
-    """What the output depends on: the clean stage's config and the dedup algorithm's."""
+    """What the output depends on: the dedup algorithm's config and the bytes of every
+    cleaned/part-N (which carry the clean config and their pages' digests)."""
     algo = {k: v for k, v in cfg.dedup.model_dump().items() if k not in _EXECUTION_KEYS}
-    blob = json.dumps([cfg.fingerprint("clean", "overlap"), algo], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    paths = RunPaths.of(cfg.run_dir)
+    inputs = sorted(paths.cleaned.glob("part-*.parquet")) if paths.cleaned.is_dir() else []
+    digests = [[p.name, file_digest(p)] for p in inputs]
+    return combine_fingerprint(cfg.fingerprint("overlap"), algo, digests)
 
 
 def input_shards(paths: RunPaths) -> list[Shard]:

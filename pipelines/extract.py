@@ -20,7 +20,12 @@ import pyarrow.parquet as pq
 from pipelines._ray import map_shards, ray_session
 from pipelines.crawl import _PART, collect_stats, extract_fields
 from webtext.config import Config, ConfigError
-from webtext.io import StageMarker, write_json_atomic, write_parquet_atomic
+from webtext.io import (
+    StageMarker,
+    combine_fingerprint,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from webtext.paths import RunPaths
 from webtext.progress import log
 from webtext.schemas import PAGES_SCHEMA
@@ -30,7 +35,10 @@ REEXTRACT = ("ok", "extract_empty")
 
 
 def fingerprint(cfg: Config) -> str:
-    return cfg.fingerprint("fetch", "extract")  # fetch.max_bytes bounds decompression
+    """The config (fetch.max_bytes bounds decompression) and the crawl it re-extracts: a
+    crawl that rewrote pages since makes an earlier extraction stale."""
+    crawled = (StageMarker(cfg.run_dir, "crawl").read() or {}).get("fingerprint", "")
+    return combine_fingerprint(cfg.fingerprint("fetch", "extract"), crawled)
 
 
 def run(cfg: Config) -> dict[str, Any]:

@@ -18,15 +18,34 @@ from pathlib import Path
 from typing import Any
 
 from webtext.config import Config, ConfigError
-from webtext.io import StageMarker, clean_temp_files, read_json, shard_name, write_json_atomic
+from webtext.io import (
+    StageMarker,
+    clean_temp_files,
+    combine_fingerprint,
+    read_json,
+    shard_name,
+    stat_identity,
+    write_json_atomic,
+)
 from webtext.paths import RunPaths
 from webtext.progress import log
 
 STAGE = "harvest"
 
 
-def fingerprint(cfg: Config) -> str:
-    return cfg.fingerprint("source", "harvest")
+def fingerprint(cfg: Config, dumps: list[Path]) -> str:
+    """The config and the dumps as they are on disk (path, size, mtime: too big to hash)."""
+    return combine_fingerprint(cfg.fingerprint("source", "harvest"), stat_identity(dumps))
+
+
+def source_dumps(cfg: Config) -> list[Path]:
+    """The dump files `source.pushshift` names; a bad pattern is a ConfigError."""
+    from webtext.reddit.dumps import expand_sources
+
+    try:
+        return expand_sources(cfg.source.pushshift)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _harvest_api(cfg: Config, spill_root: Path) -> dict[str, Any]:
@@ -133,21 +152,17 @@ def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]]) -> dict
 
 def run(cfg: Config) -> dict[str, Any]:
     from pipelines._ray import map_shards, ray_session
-    from webtext.reddit.dumps import expand_sources
     from webtext.reddit.spill import reduce_partition
 
     paths = RunPaths.of(cfg.run_dir)
-    fp = fingerprint(cfg)
+    if not cfg.source.pushshift and cfg.source.reddit_api is None:
+        raise ConfigError("harvest needs a source: set source.pushshift and/or source.reddit_api")
+    dumps = source_dumps(cfg)
+    fp = fingerprint(cfg, dumps)
     marker = StageMarker(cfg.run_dir, STAGE)
     if marker.is_done(fp):
         log.info("harvest: already done (fingerprint %s), %s", fp, paths.links)
         return marker.read()["stats"]
-    if not cfg.source.pushshift and cfg.source.reddit_api is None:
-        raise ConfigError("harvest needs a source: set source.pushshift and/or source.reddit_api")
-    try:
-        dumps = expand_sources(cfg.source.pushshift)
-    except (FileNotFoundError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
     work = paths.work / STAGE / fp
     spill_root, done_dir = work / "spill", work / "reduce"
     spill_root.mkdir(parents=True, exist_ok=True)

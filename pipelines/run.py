@@ -13,7 +13,7 @@ from typing import Any
 
 from pipelines._ray import ray_session
 from webtext.config import Config
-from webtext.io import StageMarker
+from webtext.io import StageMarker, combine_fingerprint, stat_identity
 from webtext.paths import RunPaths
 from webtext.report.ledger import build_ledger
 from webtext.report.run_report import build_report, funnel_table, write_stats
@@ -30,7 +30,11 @@ def stages_of(cfg: Config) -> list[str]:
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
     marker = StageMarker(cfg.run_dir, "run")
-    fingerprint = cfg.fingerprint(*Config.model_fields)
+    # the whole config and the dumps on disk: a changed dump reruns what depends on it
+    from pipelines.harvest import source_dumps
+
+    fingerprint = combine_fingerprint(cfg.fingerprint(*Config.model_fields),
+                                      stat_identity(source_dumps(cfg)))  # fmt: skip
     if marker.is_done(fingerprint):
         stats = (marker.read() or {}).get("stats", {})
         log.info("run in %s is already complete: nothing to do", paths.root)

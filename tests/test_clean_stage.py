@@ -17,6 +17,7 @@ from webtext.clean.stage import (
     clean_shard,
     clean_table,
     get_chain,
+    shard_fingerprint,
 )
 from webtext.config import CleanConfig, OverlapConfig, build_config
 from webtext.io import StageMarker, write_parquet_atomic
@@ -169,4 +170,10 @@ def test_stage_end_to_end_resumable_and_deterministic(tmp_path, ray_local, caplo
     assert redone["shards_skipped"] == 0
     assert redone["dropped_by_reason"]["clean:language"] == 4 and redone["kept"] == 2
     meta = json.loads(pq.read_schema(cleaned / "part-00000.parquet").metadata[b"webtext.clean"])
-    assert meta["fingerprint"] == strict.fingerprint("clean", "overlap")
+    pages = run_dir / "pages" / "part-00000.parquet"
+    assert meta["fingerprint"] == shard_fingerprint(strict.fingerprint("clean", "overlap"), pages)
+
+    # pages rewritten upstream (a recrawl, `webtext extract`): only that shard is redone
+    write_pages(run_dir, 3, shard_rows(100)[:4])
+    after_rewrite = clean_stage.run(strict)
+    assert after_rewrite["shards_skipped"] == 1 and after_rewrite["pages"] == 9 + 4

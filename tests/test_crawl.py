@@ -137,7 +137,8 @@ def test_crawl_stage_end_to_end_and_rerun(ray_local, site, tmp_path):
         "part-00001-00000.warc.gz",
         "part-00001-00001.warc.gz",
     ]
-    assert not (paths.work / "crawl").exists() or not any((paths.work / "crawl").iterdir())
+    # chunk checkpoints are gone; each shard's fingerprint stays in _work/crawl/done/
+    assert sorted(p.name for p in (paths.work / "crawl").iterdir()) == ["done"]
 
     # the same links again: nothing is fetched, not even robots.txt
     before = site.hits()
@@ -165,6 +166,18 @@ def test_crawl_stage_end_to_end_and_rerun(ray_local, site, tmp_path):
         assert redone[name]["text"] == row["text"], name
         assert redone[name]["fetch_status"] == row["fetch_status"]
     assert site.hits() == before
+
+    # links of one shard changed (a harvest with other settings): only that shard is
+    # crawled again, its old WARC chunks replaced; the other shard is untouched
+    shard1 = (paths.pages / "part-00001.parquet").read_bytes()
+    write_links(tmp_path, {0: [site.url(p) for p in SHARD0[:2]], 1: [site.url(p) for p in SHARD1]})
+    changed = crawl.run(cfg)
+    assert changed["shards_crawled"] == 1 and changed["fetched_now"] == 2
+    assert pq.read_table(paths.pages / "part-00000.parquet").num_rows == 2
+    assert (paths.pages / "part-00001.parquet").read_bytes() == shard1
+    assert sorted(p.name for p in paths.warc.glob("part-00000-*.warc.gz")) == [
+        "part-00000-00000.warc.gz"
+    ]
 
 
 def test_warc_records_are_readable(site, tmp_path):
@@ -199,9 +212,9 @@ def _kill_after_first_chunk(run_dir: Path, links: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
     )
-    work = RunPaths.of(run_dir).work / "crawl" / "part-00005-e4"
+    crawl_work = RunPaths.of(run_dir).work / "crawl"
     deadline = time.monotonic() + 60
-    while not (work / "chunk-00001.parquet").exists():
+    while not any(crawl_work.glob("part-00005-*-e4/chunk-00001.parquet")):
         assert proc.poll() is None and time.monotonic() < deadline, "child ended early"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)

@@ -92,11 +92,44 @@ def shard_name(index: int, suffix: str = ".parquet", prefix: str = "part") -> st
     return f"{prefix}-{index:05d}{suffix}"
 
 
+def file_digest(path: str | Path) -> str:
+    """xxh3-128 of a file's bytes: the identity of an intermediate a later stage reads.
+
+    Stages write deterministic bytes, so an upstream rerun that produces the same file
+    leaves its digest (and the downstream work) unchanged, whatever its mtime.
+    """
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def stat_identity(paths: list[Path]) -> list[list[Any]]:
+    """[name, size, mtime_ns] of external inputs (dumps) too big to hash on every run."""
+    out = []
+    for path in paths:
+        st = os.stat(path)
+        out.append([str(path), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def combine_fingerprint(*parts: Any) -> str:
+    """One 16-hex fingerprint of JSON-able parts (config fingerprints, input digests)."""
+    import hashlib
+
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 class StageMarker:
     """`<run_dir>/_state/<stage>.json`: written last, after every output of the stage.
 
-    It holds the fingerprint of the config sections the stage depends on; a rerun with the
-    same fingerprint skips the stage, a different fingerprint means the output is stale.
+    It holds the fingerprint of what the stage's output depends on (its config sections and
+    the identity of its inputs); a rerun with the same fingerprint skips the stage, a
+    different fingerprint means the output is stale.
     """
 
     def __init__(self, run_dir: str | Path, stage: str):

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from webtext.clean.base import FilterChain
 from webtext.clean.chain import build_chain
 from webtext.config import CleanConfig, OverlapConfig
-from webtext.io import write_parquet_atomic
+from webtext.io import combine_fingerprint, file_digest, write_parquet_atomic
 from webtext.schemas import PAGES_SCHEMA
 
 # cleaned/part-N.parquet: the kept pages with their language
@@ -116,21 +116,28 @@ def read_pages(path: Path) -> pa.Table:
         raise CleanInputError(f"{path}: columns do not match the pages schema: {exc}") from exc
 
 
+def shard_fingerprint(config_fp: str, pages_path: str | Path) -> str:
+    """What cleaned/part-N depends on: the clean config and the bytes of its pages file."""
+    return combine_fingerprint(config_fp, file_digest(pages_path))
+
+
 def clean_shard(
-    item: tuple[str, str, str],
+    item: tuple[str, ...],
     *,
     clean: CleanConfig,
     overlap: OverlapConfig,
     fingerprint: str,
 ) -> dict[str, Any]:
-    """Clean one pages file; `item` = (pages file, kept output, dropped output).
+    """Clean one pages file; `item` = (pages file, kept output, dropped output[, shard
+    fingerprint]); `fingerprint` is the config's (the shard's is derived when not given).
 
-    Skipped when the kept output exists with the same fingerprint (it is written last, so
-    its presence means the shard is complete). Returns the shard's stats.
+    Skipped when the kept output exists with the same shard fingerprint (it is written
+    last, so its presence means the shard is complete). Returns the shard's stats.
     """
-    pages_path, kept_path, dropped_path = (Path(p) for p in item)
+    pages_path, kept_path, dropped_path = (Path(p) for p in item[:3])
+    shard_fp = item[3] if len(item) > 3 else shard_fingerprint(fingerprint, pages_path)
     done = shard_stats(kept_path)
-    if done is not None and done.get("fingerprint") == fingerprint:
+    if done is not None and done.get("fingerprint") == shard_fp:
         return {**done, "skipped": True}
     setup_start = time.perf_counter()
     chain = get_chain(clean, overlap)  # loads models once per worker process
@@ -139,7 +146,7 @@ def clean_shard(
     kept, dropped = clean_table(table, chain)
     seconds = time.perf_counter() - start
     stats = {
-        "fingerprint": fingerprint,
+        "fingerprint": shard_fp,
         "shard": pages_path.name,
         "pages": table.num_rows,
         "candidates": chain.seen,
