@@ -461,3 +461,98 @@ def test_reduce_groups_give_the_same_links(tmp_path, monkeypatch):
         results[budget] = (rows, [(s["urls_kept"], s["low_karma"]) for s in stats])
     assert results[1] == results[1 << 30]
     assert len(results[1][0]) == 600  # (i % 40, i % 300): lcm 600 distinct URLs
+
+
+def _spill_view(tmp_path: Path, name: str, lines: list[Any], strict: bool = False):
+    """spill_dump over raw lines: (stats, kept submission ids)."""
+    from webtext.reddit.spill import _read_bucket, spill_dump
+
+    path = tmp_path / name
+    path.write_bytes(encode_lines(lines))
+    cfg = HarvestConfig(min_score=0, num_partitions=1, spill_partitions=1)
+    stats = spill_dump(str(path), spill_root=str(tmp_path / "spill"), cfg=cfg, strict=strict)
+    files = sorted(Path(stats["spill_dir"]).glob("s*.arrow"))
+    ids = _read_bucket(files)["submission_id"].to_pylist() if files else []
+    return stats, sorted(ids)
+
+
+def test_hostile_lines_are_reported_not_fatal(tmp_path):
+    """Bad UTF-8 in a field harvest reads, nesting deeper than any stack, huge or infinite
+    numbers: each is one reported line, the rest of the dump is harvested."""
+    good = [orjson.dumps(sub(str(i), f"https://ok{i}.com/")) for i in range(3)]
+    bad_utf8 = b'{"id": "u", "score": 5, "created_utc": 1, "url": "https://ex.com/\xff"}'
+    deep = b'{"id": "d", "media": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    huge = orjson.dumps(sub("big", "https://ex.com/big")).replace(
+        b'"score":10', b'"score":' + b"9" * 30
+    )
+    infinite = orjson.dumps(sub("inf", "https://ex.com/inf", created="1e999"))
+    lines = [good[0], bad_utf8, deep, huge, infinite, good[1], good[2]]
+    stats, ids = _spill_view(tmp_path, "hostile.jsonl", lines)
+    assert ids == ["0", "1", "2"]
+    assert stats["malformed_reasons"] == {"not_json": 2, "bad_field": 2}
+    assert [s.split(": ")[0].rsplit(":", 1)[1] for s in stats["malformed_sample"]] == [
+        "2", "3", "4", "5"
+    ]  # fmt: skip
+
+
+def test_block_path_keeps_one_object_per_line(tmp_path):
+    """Counts that happen to agree (two objects on a line + a blank line, or + an object
+    spread over two lines) must not let the block path accept what a line reader refuses."""
+    r = [orjson.dumps(sub(str(i), f"https://ok{i}.com/")) for i in range(6)]
+    split = orjson.dumps(sub("s", "https://ex.com/s")).replace(b',"score"', b',\n"score"')
+    for lines, kept, bad_lines in [
+        ([r[0], r[1] + r[2], b"", r[3]], ["0", "3"], ["2"]),
+        ([r[0], r[1] + b" " + r[2], b"   ", r[3]], ["0", "3"], ["2"]),
+        ([r[0], split, r[2] + r[3], r[4]], ["0", "4"], ["2", "3", "4"]),
+        ([r[0], b'"abc", 1', b"123 abc", r[5]], ["0", "5"], ["2", "3"]),
+    ]:
+        report = ReadReport("x")
+        path = tmp_path / "odd.jsonl"
+        path.write_bytes(encode_lines(lines))
+        got, report = _block_view(path)
+        assert sorted(rec["id"] for _, rec in got) == kept
+        assert [s.split(": ")[0].rsplit(":", 1)[1] for s in report.sample] == bad_lines
+        assert set(report.malformed_reasons) == {"not_json"}
+
+
+def test_strict_mode_reports_the_first_bad_line_in_file_order(tmp_path):
+    lines = [
+        b'{"id": "a", "url": "https://ex.com/", "score": "lots", "created_utc": 1}',
+        RECORDS[1],
+        b"[1, 2]",
+    ]
+    with pytest.raises(MalformedInputError, match=r"strict\.jsonl:1: field 'score'"):
+        _spill_view(tmp_path, "strict.jsonl", lines, strict=True)
+
+
+def test_switch_interval_is_restored_by_the_last_reader(tmp_path):
+    import sys
+
+    from webtext.reddit.dumps import iter_chunks, iter_submission_blocks
+
+    a = write_dump(tmp_path / "a.zst", RECORDS)
+    b = write_dump(tmp_path / "b.zst", RECORDS)
+    before = sys.getswitchinterval()
+    first, second = iter_chunks(a), iter_chunks(b)
+    next(first), next(second)
+    assert sys.getswitchinterval() < before
+    first.close()
+    assert sys.getswitchinterval() < before  # b still reading
+    second.close()
+    assert sys.getswitchinterval() == before
+    blocks = iter_submission_blocks(a, ReadReport(str(a)))
+    next(blocks)
+    blocks.close()  # a consumer that stops early closes the reader, and its thread
+    assert sys.getswitchinterval() == before
+
+
+def test_oversized_line_inside_one_chunk(tmp_path, monkeypatch):
+    import webtext.reddit.dumps as dumps
+
+    monkeypatch.setattr(dumps, "MAX_LINE_BYTES", 300)  # chunks stay 1 MiB
+    huge = orjson.dumps(sub("big", "https://ex.com/", title="x" * 500))
+    path = tmp_path / "huge.jsonl"
+    path.write_bytes(encode_lines([RECORDS[0], huge, RECORDS[1], huge]))
+    got, report = _block_view(path)
+    assert [(n, r["id"]) for n, r in got] == [(1, "0"), (3, "1")]
+    assert report.malformed_reasons == {"not_json": 2}

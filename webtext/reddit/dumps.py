@@ -161,6 +161,25 @@ def _zst_frames(path: Path) -> Iterator[bytes]:
         raise EOFError("the zstd frame ends early")
 
 
+_SWITCH_LOCK = threading.Lock()
+_switch_state: dict[str, Any] = {"readers": 0, "saved": None}
+
+
+def _short_switch_interval(delta: int) -> None:
+    """The zstd decoder releases the GIL but needs it back after every call; at the default
+    5 ms switch interval it waits behind the parsing thread and barely overlaps. The first
+    open reader shortens the interval, the last one to close restores it."""
+    with _SWITCH_LOCK:
+        state = _switch_state
+        if delta > 0 and state["readers"] == 0:
+            state["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(state["saved"], ZSTD_SWITCH_INTERVAL))
+        state["readers"] += delta
+        if delta < 0 and state["readers"] == 0 and state["saved"] is not None:
+            sys.setswitchinterval(state["saved"])
+            state["saved"] = None
+
+
 def _zst_chunks(path: Path) -> Iterator[bytes]:
     """`_zst_frames` run in a thread: zstandard releases the GIL, so decompression overlaps
     JSON parsing. A bounded queue keeps at most a few chunks in memory."""
@@ -190,10 +209,7 @@ def _zst_chunks(path: Path) -> Iterator[bytes]:
                 continue
 
     thread = threading.Thread(target=produce, name=f"zstd:{path.name}", daemon=True)
-    # the decoder releases the GIL, but needs it back after every call; at the default 5 ms
-    # switch interval it waits behind the parsing thread and decompression barely overlaps
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, ZSTD_SWITCH_INTERVAL))
+    _short_switch_interval(+1)
     thread.start()
     try:
         while True:
@@ -206,7 +222,7 @@ def _zst_chunks(path: Path) -> Iterator[bytes]:
     finally:
         stop.set()
         thread.join(timeout=5)
-        sys.setswitchinterval(interval)
+        _short_switch_interval(-1)
 
 
 def _stream_chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -237,60 +253,94 @@ def iter_chunks(path: str | Path) -> Iterator[bytes]:
     raise ValueError(f"{path}: unknown dump format (expected one of {', '.join(SUFFIXES)})")
 
 
-def count_newlines(block: bytes | memoryview) -> int:
-    """Newlines in `block` (numpy: several times faster than bytes.count on MB blocks)."""
-    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
+def newline_positions(block: bytes | memoryview) -> np.ndarray:
+    """Offsets of the newlines in `block` (numpy: several times faster than bytes.find)."""
+    return np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
 
 
-def iter_blocks(path: str | Path, report: ReadReport) -> Iterator[tuple[int, memoryview, int]]:
-    """(number of the first line, block of whole lines, newlines in it), in constant memory.
+def _split_oversized(
+    block: memoryview, newlines: np.ndarray, first: int, report: ReadReport
+) -> Iterator[tuple[int, memoryview, np.ndarray]]:
+    """A block holding a line over MAX_LINE_BYTES: its other lines, the long ones reported."""
+    start = 0
+    for line_no, end in enumerate(newlines.tolist(), first):
+        if end - start > MAX_LINE_BYTES:
+            report.bad(line_no, f"line longer than {MAX_LINE_BYTES} bytes", "not_json")
+        else:
+            yield line_no, block[start : end + 1], np.array([end - start])
+        start = end + 1
+
+
+def iter_blocks(
+    path: str | Path, report: ReadReport
+) -> Iterator[tuple[int, memoryview, np.ndarray]]:
+    """(number of the first line, block of whole lines, offsets of its newlines), in
+    constant memory.
 
     Blocks are views into the decompressed chunks (no copy); a line split across two
     chunks comes out as a one-line block of its own. Every block ends in a newline except
-    possibly the last. A decoder error ends the file as truncated: the cut line is counted
-    with the truncation, every line before it comes out intact.
+    possibly the last. A line longer than MAX_LINE_BYTES is reported and skipped. A decoder
+    error ends the file as truncated: the cut line is counted with the truncation, every
+    line before it comes out intact.
     """
     line_no = 0  # lines handed out so far
     rest = b""
     oversized = False  # inside a line over MAX_LINE_BYTES (reported, skipped)
     chunks = iter_chunks(path)
-    while True:
-        try:
-            chunk = next(chunks, None)
-        except (EOFError, OSError, lzma.LZMAError, CorruptDump) as exc:
-            report.truncated = True
-            if rest.strip():  # the cut line is part of the truncation, not a JSON error
-                line_no += 1
-                rest = b""
-            report.bad(line_no + 1, f"truncated or corrupt file: {exc}", "truncated")
-            break
-        if chunk is None:
-            break
-        end = chunk.rfind(b"\n") + 1
-        if not end:  # no line ends in this chunk: keep collecting, up to MAX_LINE_BYTES
-            if oversized or len(rest) + len(chunk) > MAX_LINE_BYTES:
-                if not oversized:
+    try:
+        while True:
+            try:
+                chunk = next(chunks, None)
+            except (EOFError, OSError, lzma.LZMAError, CorruptDump) as exc:
+                report.truncated = True
+                # the cut line (or the line that would have come next) is the truncation
+                report.bad(line_no + 1, f"truncated or corrupt file: {exc}", "truncated")
+                if rest.strip() or oversized:
+                    line_no += 1
+                return
+            if chunk is None:
+                break
+            end = chunk.rfind(b"\n") + 1
+            if not end:  # no line ends in this chunk: keep collecting, up to MAX_LINE_BYTES
+                if oversized or len(rest) + len(chunk) > MAX_LINE_BYTES:
+                    if not oversized:
+                        report.bad(
+                            line_no + 1, f"line longer than {MAX_LINE_BYTES} bytes", "not_json"
+                        )
+                    oversized, rest = True, b""
+                else:
+                    rest += chunk
+                continue
+            start = 0
+            if rest or oversized:  # finish the line the previous chunk began
+                start = chunk.find(b"\n") + 1
+                if not oversized and len(rest) + start - 1 > MAX_LINE_BYTES:
                     report.bad(line_no + 1, f"line longer than {MAX_LINE_BYTES} bytes", "not_json")
-                oversized, rest = True, b""
-            else:
-                rest += chunk
-            continue
-        start = 0
-        if rest or oversized:  # finish the line the previous chunk began
-            start = chunk.find(b"\n") + 1
-            if not oversized:  # (an oversized line is dropped, only its number counts)
-                yield line_no + 1, memoryview(rest + chunk[:start]), 1
-            line_no, rest, oversized = line_no + 1, b"", False
-        if start < end:
-            body = memoryview(chunk)[start:end]
-            newlines = count_newlines(body)
-            yield line_no + 1, body, newlines
-            line_no += newlines
-        rest = chunk[end:]
-    if oversized:
-        line_no += 1
-    if rest.strip():
-        yield line_no + 1, memoryview(rest), 0
+                elif not oversized:  # (an oversized line is dropped, only its number counts)
+                    yield (
+                        line_no + 1,
+                        memoryview(rest + chunk[:start]),
+                        np.array([len(rest) + start - 1]),
+                    )
+                line_no, rest, oversized = line_no + 1, b"", False
+            if start < end:
+                body = memoryview(chunk)[start:end]
+                newlines = newline_positions(body)
+                lengths = np.diff(newlines, prepend=-1) - 1
+                if len(lengths) and int(lengths.max()) > MAX_LINE_BYTES:
+                    yield from _split_oversized(body, newlines, line_no + 1, report)
+                else:
+                    yield line_no + 1, body, newlines
+                line_no += len(newlines)
+            rest = chunk[end:]
+        if oversized:
+            line_no += 1
+        if rest.strip():
+            yield line_no + 1, memoryview(rest), np.empty(0, dtype=np.int64)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def iter_lines(path: str | Path, report: ReadReport) -> Iterator[tuple[int, bytes]]:
@@ -324,25 +374,57 @@ def iter_records(
         yield line_no, record
 
 
+_OPEN, _CLOSE = ord("{"), ord("}")
+# what a decoder can raise on a hostile line: bad JSON, bad UTF-8 in a field it builds,
+# nesting deeper than the interpreter's stack
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def _one_object_per_line(block: memoryview, newlines: np.ndarray) -> bool:
+    """Every line starts with `{` and ends with `}`: no blank line, no object spread over
+    lines. With as many decoded objects as lines, each line then holds exactly one object."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    size = len(data)
+    if not size or data[0] != _OPEN:
+        return False
+    ends = newlines
+    if not len(newlines) or newlines[-1] != size - 1:  # a last line without newline
+        ends = np.append(newlines, size)
+    if not bool((data[ends - 1] == _CLOSE).all()):
+        return False
+    starts = ends[:-1] + 1
+    return bool((data[starts] == _OPEN).all())
+
+
+def _line_error(line: bytes) -> tuple[str, str]:
+    """(kind, reason) of a line the Submission decoder refused."""
+    try:
+        value = msgspec.json.decode(line)
+    except _DECODE_ERRORS as exc:
+        return "not_json", f"not JSON: {exc.__class__.__name__}: {exc}"
+    return "not_object", f"not a JSON object: {type(value).__name__}"
+
+
 def iter_submission_blocks(
     path: str | Path, report: ReadReport
 ) -> Iterator[tuple[Sequence[int], list[Submission]]]:
     """(line numbers, submissions) per block of the dump at `path`.
 
-    A block is decoded in one msgspec call when it holds one object per line and no blank
-    line (the normal case); otherwise, or when any line in it is bad, its lines are decoded
-    one by one so every bad line is reported under its own number.
+    A block is decoded in one msgspec call when each of its lines holds exactly one object
+    (the normal case); otherwise, or when any line in it is bad, its lines are decoded one
+    by one: good records go out in runs and every bad line is reported, under its own
+    number, between the runs, so problems are reported in file order. Bytes that are not
+    UTF-8 inside a field harvest does not read are skipped with that field, not reported.
     """
     decode_lines, decode = _SUBMISSION_DECODER.decode_lines, _SUBMISSION_DECODER.decode
     for first, block, newlines in iter_blocks(path, report):
-        n_lines = newlines + (block[-1] != 10)  # the last block may lack its newline
-        try:
-            subs = decode_lines(block)
-        except msgspec.DecodeError:
-            subs = None
-        # decode_lines skips blank lines and accepts two objects on one line: the counts
-        # must agree for record i to be line first + i (a block with both a blank line and
-        # a two-object line would pass: its records are kept, numbered one line off)
+        n_lines = len(newlines) + (block[-1] != 10)  # the last block may lack its newline
+        subs = None
+        if _one_object_per_line(block, newlines):
+            try:
+                subs = decode_lines(block)
+            except _DECODE_ERRORS:
+                subs = None
         if subs is not None and len(subs) == n_lines:
             report.lines += n_lines
             yield range(first, first + n_lines), subs
@@ -355,11 +437,14 @@ def iter_submission_blocks(
             report.lines += 1
             try:
                 sub = decode(line)
-            except msgspec.ValidationError as exc:  # valid JSON, but not an object
-                report.bad(line_no, f"not a JSON object: {exc}", "not_object")
-            except msgspec.DecodeError as exc:
-                report.bad(line_no, f"not JSON: {exc}", "not_json")
+            except _DECODE_ERRORS + (msgspec.ValidationError,):
+                if good:  # the records before it are judged first: file order
+                    yield numbers, good
+                    numbers, good = [], []
+                kind, reason = _line_error(line)
+                report.bad(line_no, reason, kind)
             else:
                 numbers.append(line_no)
                 good.append(sub)
-        yield numbers, good
+        if good:
+            yield numbers, good

@@ -17,6 +17,7 @@ from webtext.reddit.canonical import BadUrl, path_extension, registered_domain, 
 from webtext.reddit.dumps import Submission
 
 REQUIRED = ("id", "url", "created_utc", "score")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # the spill columns are int64
 HOST_CACHE_SIZE = 1 << 18  # hosts remembered by a filter (blocked?, registered domain)
 
 # every reason a submission or a URL can be dropped with (the keys of stats["dropped"])
@@ -55,12 +56,12 @@ class BadRecord(ValueError):
 def _int(value: Any, name: str) -> int:
     if type(value) is int:
         return value
-    if isinstance(value, float) and value == value:
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
         return int(value)
     if isinstance(value, str):
         try:
             return int(float(value.strip()))
-        except ValueError:
+        except (ValueError, OverflowError):  # "yesterday", "inf", "1e999"
             pass
     raise BadRecord("bad_field", f"field {name!r} is not a number: {value!r}")
 
@@ -155,6 +156,8 @@ class SubmissionFilter:
             return "domain_blocklist"
         if self.blocked_ext and path_extension(canonical) in self.blocked_ext:
             return "extension_blocklist"
+        if not (_INT64_MIN <= score <= _INT64_MAX and _INT64_MIN <= created <= _INT64_MAX):
+            raise BadRecord("bad_field", f"score or created_utc out of range: {score}, {created}")
         subreddit = sub.subreddit
         if subreddit.__class__ is not str:
             subreddit = "" if subreddit is None else str(subreddit)

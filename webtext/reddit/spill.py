@@ -204,6 +204,9 @@ def spill_records(
             if not (final_dir / "stats.json").exists():
                 raise
     finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:  # stop the reader (its decompression thread) even on error
+            close()
         writer.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
