@@ -8,8 +8,6 @@ intermediate file whose input is unchanged and every shard of an unchanged plan.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -17,7 +15,13 @@ from typing import Any
 
 from pipelines._ray import map_shards, ray_session
 from webtext.config import Config, ConfigError
-from webtext.io import StageMarker, clean_temp_files, read_json, write_json_atomic
+from webtext.io import (
+    StageMarker,
+    clean_temp_files,
+    combine_fingerprint,
+    read_json,
+    write_json_atomic,
+)
 from webtext.paths import RunPaths
 from webtext.tokenize.shards import SHARD_SUFFIX, SPLITS, build_index
 from webtext.tokenize.stage import (
@@ -29,11 +33,6 @@ from webtext.tokenize.stage import (
 )
 
 log = logging.getLogger("webtext.tokenize")
-
-
-def _fingerprint(cfg: Config, identities: list[str]) -> str:
-    blob = json.dumps([cfg.fingerprint("tokenize"), identities])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _clear_shards(shards: Path) -> None:
@@ -61,7 +60,7 @@ def run(cfg: Config) -> dict[str, Any]:
     if not inputs:
         raise ConfigError(f"no documents/part-*.parquet in {paths.documents}: run dedup first")
     identities = [source_identity(p) for p in inputs]
-    fingerprint = _fingerprint(cfg, identities)
+    fingerprint = combine_fingerprint(cfg.fingerprint("tokenize"), identities)
     marker = StageMarker(cfg.run_dir, "tokenize")
     if marker.is_done(fingerprint) and paths.shards_index.is_file():
         log.info("tokenize: already done (%s)", paths.shards)

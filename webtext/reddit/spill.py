@@ -1,18 +1,20 @@
 """Bounded-memory link de-duplication: spill rows to hash partitions, then reduce each one.
 
 Map (one task per source): the dump is decoded a block at a time (msgspec builds only the
-fields harvest reads); every kept submission becomes a `LinkRow` appended to spill
-file `s<idx>.arrow` of its source's spill folder, where
+fields harvest reads); every kept submission becomes a `LinkRow` appended to spill file
+`s<idx>.arrow` of its source's spill folder, where
 `idx = domain_partition(domain) * sub + crc32(canonical_url) % sub`. The first factor is the
 links file that will own the row (so a crawl task owns whole domains); the second splits
 that file's rows into `sub` buckets so that one reduce step never needs more than
-1/(num_partitions*sub) of the data, never a whole partition. A source's spill folder appears under its final name
-only when complete (written as `.tmp-*`, then renamed), so a rerun skips finished sources.
+1/(num_partitions*sub) of the data, never a whole partition. A source's spill folder
+appears under its final name only when complete (written as `.tmp-*`, then renamed), so a
+rerun skips finished sources.
 
 Reduce (one task per links file): for each group of its buckets (consecutive buckets up to
-REDUCE_GROUP_BYTES of spill), read them from every source, drop repeated submission ids, group by canonical URL in Arrow, apply the karma
-rule, sort by canonical URL and append the result as a row group. Rows are therefore sorted
-by canonical_url within each row group; the bytes are the same on every rerun.
+REDUCE_GROUP_BYTES of spill), read them from every source, drop repeated submission ids,
+group by canonical URL in Arrow, apply the karma rule, sort by canonical URL and append the
+result as a row group. Rows are therefore sorted by canonical_url within each row group;
+the bytes are the same on every rerun.
 """
 
 from __future__ import annotations
