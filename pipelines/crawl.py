@@ -259,10 +259,10 @@ def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path,
     writer = WarcChunkWriter(warc_path) if cfg.fetch.warc else None
     try:
         for pos, result in crawler.run(batch_urls):
-            if writer is not None:
-                for exchange in result.exchanges:
-                    writer.write(exchange)
+            warc_error = write_exchanges(writer, result) if writer is not None else None
             records[pos] = page_record(result, extractor, cfg.extract.min_chars)
+            if warc_error is not None:
+                records[pos].update(fetch_status="warc_error", error=warc_error)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -282,6 +282,21 @@ def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path,
         columns[name] = table.column(name)
     columns["error"] = [r["error"] for r in records]
     return pa.table(columns, schema=PAGES_SCHEMA)
+
+
+def write_exchanges(writer, result) -> str | None:
+    """The result's WARC records; a record that cannot be written is the page's error,
+    never the task's (the rest of the chunk and the run go on)."""
+    from webtext.fetch.warc import WarcWriteError
+
+    errors = []
+    for exchange in result.exchanges:
+        try:
+            writer.write(exchange)
+        except WarcWriteError as exc:
+            log.warning("crawl: WARC record of %s not written: %s", exchange.url, exc)
+            errors.append(f"WARC record of {exchange.url} not written: {exc}")
+    return "; ".join(errors) if errors else None
 
 
 def page_record(result, extractor, min_chars: int) -> dict[str, Any]:

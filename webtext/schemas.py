@@ -36,6 +36,7 @@ FETCH_STATUSES = (
     "too_many_redirects",
     "connection_error",
     "extract_empty",
+    "warc_error",  # fetched, but its WARC records could not be written (error says why)
 )
 
 # pages/part-NNNNN.parquet: one row per URL attempted
