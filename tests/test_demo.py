@@ -278,3 +278,48 @@ def test_changed_settings_rerun_what_depends_on_them(demo_run, tmp_path):
     )
     assert len(_read_all(sorted((copy / "ledger").glob("*.parquet")))) == links.num_rows
     assert fewer["documents_after_dedup"] < GOLDEN["documents_after_dedup"]
+
+
+def test_every_parquet_output_loads_in_datasets_pyarrow_duckdb_pandas(demo_run, tmp_path):
+    """Empty partitions included (the demo has some): schema-only files, zero row groups."""
+    datasets = pytest.importorskip("datasets")
+    duckdb = pytest.importorskip("duckdb")
+    import pandas as pd
+    import pyarrow.dataset as pads
+
+    run_dir, _, _ = demo_run
+    datasets.disable_progress_bars()
+    folders = {
+        "ledger": "part-*.parquet",
+        "links": "part-*.parquet",
+        "pages": "part-*.parquet",
+        "documents": "part-*.parquet",
+        "cleaned": "part-*.parquet",
+        "cleaned-dropped": "dropped-*.parquet",
+    }
+    empty_seen = 0
+    for name, pattern in folders.items():
+        folder = run_dir / name.split("-")[0]
+        files = sorted(folder.glob(pattern))
+        assert files, name
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        empty_seen += sum(pq.ParquetFile(f).metadata.num_rows == 0 for f in files)
+        glob = str(folder / pattern)
+        ds = datasets.load_dataset("parquet", data_files=glob, cache_dir=str(tmp_path / "hf"))
+        assert ds["train"].num_rows == rows, name
+        assert pads.dataset([str(f) for f in files]).count_rows() == rows, name
+        assert duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0] == rows
+        assert sum(len(pd.read_parquet(f)) for f in files) == rows, name
+    assert empty_seen >= 1  # the case that used to break datasets
+
+    # a folder that holds only parts also loads by data_dir, any folder by its path
+    def total(folder: Path) -> int:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+
+    cache = str(tmp_path / "hf")
+    for name in ("ledger", "documents"):
+        ds = datasets.load_dataset("parquet", data_dir=str(run_dir / name), cache_dir=cache)
+        assert ds["train"].num_rows == total(run_dir / name) > 0, name
+    for name in ("links", "pages"):  # beside stats.json: the path picks the parquet files
+        ds = datasets.load_dataset(str(run_dir / name), cache_dir=cache)
+        assert ds["train"].num_rows == total(run_dir / name) > 0, name

@@ -69,10 +69,18 @@ def read_json(path: str | Path, default: Any = None) -> Any:
 
 
 def write_parquet_atomic(path: str | Path, table: pa.Table, **kwargs: Any) -> None:
-    """Parquet with zstd; deterministic bytes for the same table (no created-time metadata)."""
+    """Parquet with zstd; deterministic bytes for the same table (no created-time metadata).
+
+    An empty table becomes a schema-only file with zero row groups: `pq.write_table` would
+    write one 0-row row group, which HF `datasets` rejects ("BatchSize must be greater than
+    0") while pyarrow, DuckDB and pandas read both forms.
+    """
     kwargs.setdefault("compression", "zstd")
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **kwargs)
+        if table.num_rows:
+            pq.write_table(table, tmp, **kwargs)
+        else:
+            pq.ParquetWriter(str(tmp), table.schema, **kwargs).close()
 
 
 def clean_temp_files(folder: str | Path) -> int:

@@ -53,6 +53,14 @@ def _read_packaged(name: str, expected_sha256: str) -> bytes:
     return data
 
 
+def gpt2_bpe_files() -> tuple[bytes, bytes]:
+    """(encoder.json, vocab.bpe) bytes, sha256-checked: HF calls them vocab.json, merges.txt."""
+    return (
+        _read_packaged("encoder.json", ENCODER_JSON_SHA256),
+        _read_packaged("vocab.bpe", VOCAB_BPE_SHA256),
+    )
+
+
 def vocab_hashes() -> dict[str, str]:
     return {"encoder.json": ENCODER_JSON_SHA256, "vocab.bpe": VOCAB_BPE_SHA256}
 

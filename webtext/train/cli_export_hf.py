@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint file, or a training out_dir (its latest)")
-    parser.add_argument("out_dir", help="output directory (config.json, model.safetensors)")
+    parser.add_argument(
+        "out_dir", help="output folder: config.json, model.safetensors, tokenizer files"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty out_dir as a whole"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -16,8 +22,13 @@ def main(args: argparse.Namespace) -> int:
     require_torch()
     from webtext.train.hf import export_hf
 
-    out = export_hf(args.checkpoint, args.out_dir)
+    try:
+        out = export_hf(args.checkpoint, args.out_dir, overwrite=args.overwrite)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(
-        f"wrote GPT2LMHeadModel to {out} (load with transformers.GPT2LMHeadModel.from_pretrained)"
+        f"wrote GPT2LMHeadModel and GPT-2 tokenizer to {out} "
+        '(transformers: pipeline("text-generation", model=OUT))'
     )
     return 0

@@ -1,12 +1,20 @@
-"""`webtext sample CHECKPOINT --prompt TEXT`: generate text from one of our checkpoints."""
+"""`webtext sample CHECKPOINT --prompt TEXT`: generate text from a checkpoint or an HF folder.
+
+CHECKPOINT is a checkpoint file, a training out_dir (its latest checkpoint) or a folder
+written by `webtext export-hf` (any GPT-2 `save_pretrained` folder with model.safetensors).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a training out_dir (its latest)")
+    parser.add_argument(
+        "checkpoint",
+        help="checkpoint file, a training out_dir (its latest), or an export-hf folder",
+    )
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     parser.add_argument("--max-new-tokens", type=int, default=100, help="tokens to generate")
     parser.add_argument(
@@ -25,12 +33,20 @@ def main(args: argparse.Namespace) -> int:
     torch = require_torch()
     from webtext.tokenize.gpt2 import EOT_ID, get_encoding
     from webtext.train.checkpoint import load_model
+    from webtext.train.hf import is_hf_folder, load_hf_model
     from webtext.train.sample import generate
 
     if args.max_new_tokens < 0:
         raise SystemExit("error: --max-new-tokens must be >= 0")
     enc = get_encoding()
-    model = load_model(args.checkpoint, device=args.device)
+    try:
+        if is_hf_folder(args.checkpoint):
+            model = load_hf_model(args.checkpoint, device=args.device)
+        else:
+            model = load_model(args.checkpoint, device=args.device)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     ids = enc.encode(args.prompt, allowed_special={"<|endoftext|>"}) or [EOT_ID]
     gen = torch.Generator(device=args.device).manual_seed(args.seed)
     for i in range(args.num_samples):
