@@ -58,7 +58,7 @@ def load_lm(path: str | Path, device: str = "auto") -> LanguageModel:
             from webtext.config import ConfigError
 
             raise ConfigError(
-                "evaluating a Hugging Face directory needs transformers: pip install transformers"
+                "evaluating a Hugging Face directory needs transformers: pip install 'webtext[hf]'"
             ) from exc
         model = GPT2LMHeadModel.from_pretrained(str(path)).to(device).eval()
         return LanguageModel(model, "huggingface", model.config.n_positions, device, str(path))
