@@ -41,7 +41,13 @@ from webtext.io import (
 )
 from webtext.paths import RunPaths
 from webtext.progress import log
-from webtext.schemas import FETCH_STATUSES, LINKS_SCHEMA, PAGES_SCHEMA, PROVENANCE_FIELDS
+from webtext.schemas import (
+    FETCH_STATUSES,
+    LINKS_SCHEMA,
+    PAGES_SCHEMA,
+    PROVENANCE_FIELDS,
+    with_url_original,
+)
 
 STAGE = "crawl"
 _PART = re.compile(r"^part-(\d+)\.parquet$")
@@ -222,7 +228,7 @@ def _cpu_seconds() -> float:
 
 
 def read_links(path: str | Path) -> pa.Table:
-    table = pq.read_table(path)
+    table = with_url_original(pq.read_table(path))
     missing = [n for n in LINKS_SCHEMA.names if n not in table.column_names]
     if missing:
         raise ConfigError(f"{path}: links file lacks columns {missing}")
@@ -281,6 +287,7 @@ def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path,
     for name in PROVENANCE:
         columns[name] = table.column(name)
     columns["error"] = [r["error"] for r in records]
+    columns["url_original"] = table.column("url_original")
     return pa.table(columns, schema=PAGES_SCHEMA)
 
 

@@ -28,7 +28,7 @@ from webtext.io import (
 )
 from webtext.paths import RunPaths
 from webtext.progress import log
-from webtext.schemas import PAGES_SCHEMA
+from webtext.schemas import PAGES_SCHEMA, with_url_original
 
 STAGE = "extract"
 REEXTRACT = ("ok", "extract_empty")
@@ -85,7 +85,7 @@ def extract_shard(item: tuple[int, str], cfg: Config, done_dir: str) -> dict[str
 
     index, pages_path = item
     paths = RunPaths.of(cfg.run_dir)
-    table = pq.read_table(pages_path).cast(PAGES_SCHEMA)
+    table = with_url_original(pq.read_table(pages_path)).cast(PAGES_SCHEMA)
     responses = read_responses(sorted(paths.warc.glob(f"part-{index:05d}-*.warc.gz")))
     rows = table.to_pylist()
     counts = {"reextracted": 0, "changed_status": 0, "missing_warc": 0}

@@ -85,9 +85,9 @@ def test_same_page_same_key():
     assert len({canonicalize(v) for v in variants}) == 1
 
 
-def test_fetch_url_keeps_the_submission_minus_fragment():
+def test_fetch_url_is_the_uri_form_minus_fragment():
     fetch, key, host, is_ip = split_url("https://WWW.ex.com/A?utm_source=x#top")
-    assert fetch == "https://WWW.ex.com/A?utm_source=x"
+    assert fetch == "https://www.ex.com/A?utm_source=x"
     assert key == "https://ex.com/A"
     assert (host, is_ip) == ("www.ex.com", False)
     assert fetch_url(" https://ex.com/a?x=1&amp;y=2#f ") == "https://ex.com/a?x=1&y=2"

@@ -266,18 +266,20 @@ def test_link_row_fields():
         sub("abc", "https://WWW.News.co.uk/a?utm_source=r#c", score=7, subreddit="worldnews")
     )
     assert row == LinkRow(
-        "https://WWW.News.co.uk/a?utm_source=r",
+        "https://www.news.co.uk/a?utm_source=r",  # the URI form
         "https://news.co.uk/a",
         "news.co.uk",
         7,
         "abc",
         "worldnews",
         T0,
+        "https://WWW.News.co.uk/a?utm_source=r",  # as submitted, minus the fragment
     )
 
 
 # ------------------------------------------------------------------------ karma
 def spill_table(rows: list[tuple]) -> pa.Table:
+    rows = [(*row, *[None] * (len(SPILL_SCHEMA) - len(row))) for row in rows]  # url_original
     cols = list(zip(*rows, strict=True))
     return pa.table({f.name: pa.array(c, f.type) for f, c in zip(SPILL_SCHEMA, cols, strict=True)})
 

@@ -152,9 +152,32 @@ class FetchConfig(Section):
     allow_networks: list[str] = Field(
         default_factory=list, description="CIDRs exempt from the private-address guard"
     )
+    resolve: dict[str, str] = Field(
+        default_factory=dict,
+        description="host -> IP used instead of DNS (as curl --resolve); the guard still applies",
+    )
     respect_robots: bool = True
     warc: bool = Field(True, description="keep raw responses as WARC")
     checkpoint_every: int = Field(50, ge=1, description="pages per in-task checkpoint")
+
+    @field_validator("resolve")
+    @classmethod
+    def _resolve(cls, value: dict[str, str]) -> dict[str, str]:
+        """Host names as the fetcher reads them (IDNA, lower-case); values IP addresses."""
+        from webtext.uri import BadUrl, parse
+
+        out = {}
+        for host, ip in value.items():
+            try:
+                ipaddress.ip_address(str(ip))
+            except ValueError as exc:
+                raise ValueError(f"{host}: not an IP address: {ip!r}") from exc
+            try:
+                name = parse(f"http://{host}/").host
+            except BadUrl as exc:
+                raise ValueError(f"not a host name: {host!r} ({exc})") from exc
+            out[name] = str(ip)
+        return out
 
     @field_validator("allow_networks")
     @classmethod

@@ -17,11 +17,16 @@ PROVENANCE_FIELDS = [
 ]
 
 # links/part-NNNNN.parquet: one row per canonical URL, partitioned by registered-domain hash
+# the URL as submitted (an IRI: raw non-ASCII, minus fragment and userinfo) when it differs
+# from `url`, its ASCII URI form (webtext.uri); null when the submission was already a URI
+URL_ORIGINAL = pa.field("url_original", pa.string())
+
 LINKS_SCHEMA = pa.schema(
     [
-        pa.field("url", pa.string()),  # the URL to fetch (as submitted, minus fragment)
+        pa.field("url", pa.string()),  # the URI to fetch (webtext.uri: ASCII, no userinfo)
         pa.field("canonical_url", pa.string()),  # the key that decides duplicates
         *PROVENANCE_FIELDS,
+        URL_ORIGINAL,
     ]
 )
 
@@ -55,8 +60,17 @@ PAGES_SCHEMA = pa.schema(
         pa.field("extractor", pa.string()),
         *PROVENANCE_FIELDS,
         pa.field("error", pa.string()),  # human-readable detail for non-ok statuses
+        URL_ORIGINAL,
     ]
 )
+
+
+def with_url_original(table: pa.Table) -> pa.Table:
+    """Links or pages written before `url_original` existed: the column, all null."""
+    if "url_original" in table.column_names:
+        return table
+    return table.append_column(URL_ORIGINAL, pa.nulls(table.num_rows, pa.string()))
+
 
 # documents/part-NNNNN.parquet: the final corpus
 DOCUMENTS_SCHEMA = pa.schema(

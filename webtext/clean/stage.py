@@ -21,7 +21,7 @@ from webtext.clean.base import FilterChain
 from webtext.clean.chain import build_chain
 from webtext.config import CleanConfig, OverlapConfig
 from webtext.io import combine_fingerprint, file_digest, write_parquet_atomic
-from webtext.schemas import PAGES_SCHEMA
+from webtext.schemas import PAGES_SCHEMA, with_url_original
 
 # cleaned/part-N.parquet: the kept pages with their language
 CLEANED_SCHEMA = pa.schema(
@@ -104,7 +104,7 @@ def clean_table(table: pa.Table, chain: FilterChain) -> tuple[pa.Table, pa.Table
 
 def read_pages(path: Path) -> pa.Table:
     try:
-        table = pq.read_table(path)
+        table = with_url_original(pq.read_table(path))
     except (OSError, pa.ArrowException) as exc:
         raise CleanInputError(f"{path}: not a readable parquet file: {exc}") from exc
     missing = [name for name in PAGES_SCHEMA.names if name not in table.column_names]

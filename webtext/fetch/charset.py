@@ -1,10 +1,21 @@
-"""Bytes -> str: charset from the HTTP header, then the document's meta, then detection."""
+"""Bytes -> str: charset from the HTTP header, then the document's meta, then detection.
+
+Only the labels of the WHATWG Encoding Standard are honoured (the `webencodings` table,
+mapped to Python codecs as browsers decode them: latin-1 and ascii mean windows-1252).
+Any other label (`punycode`, `idna`, `rot13`, `hex`, `zlib`, `undefined`...) names a Python
+codec that is not a text encoding, or none, and is ignored: detection decides. Python's
+punycode decoder alone is quadratic (minutes of CPU for a few MB); the allowlisted codecs
+are linear, and decoding runs in bounded chunks that check the caller's deadline, so no
+label can hold a crawl thread past `fetch.deadline`.
+"""
 
 from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 
+import webencodings
 from charset_normalizer import from_bytes
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
@@ -14,46 +25,103 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+DECODE_CHUNK = 256 * 1024  # bytes decoded between two deadline checks
+DETECT_BYTES = 65536  # detection reads at most this much
+
+# WHATWG encoding name -> the Python codec that decodes it as browsers do; "replacement"
+# (ISO-2022-KR, HZ...) and "x-user-defined" have no such codec here: detection decides
+_PYTHON_CODEC = {
+    "utf-8": "utf-8",
+    "utf-16le": "utf-16-le",
+    "utf-16be": "utf-16-be",
+    "iso-8859-8-i": "iso8859-8",
+    "x-mac-cyrillic": "mac-cyrillic",
+    "macintosh": "mac-roman",
+    "windows-874": "cp874",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
+    "euc-kr": "cp949",
+    "gbk": "gb18030",
+}
+_NO_CODEC = frozenset({"replacement", "x-user-defined"})
 
 
-def _lookup(name: str | None) -> str | None:
-    if not name:
+class DecodeTimeout(Exception):
+    """Decoding ran past the deadline."""
+
+
+def lookup(label: str | None) -> str | None:
+    """A charset label -> the Python codec name to decode with; None for a label that is
+    not a WHATWG text encoding label."""
+    if not label:
         return None
-    try:
-        codec = codecs.lookup(name.strip().lower()).name
-    except LookupError:
+    encoding = webencodings.LABELS.get(label.strip().lower())
+    if encoding is None or encoding in _NO_CODEC:
         return None
-    # WHATWG: latin-1 and ascii labels mean windows-1252 in browsers
-    if codec in ("latin-1", "iso8859-1", "ascii"):
-        return "cp1252"
-    return codec
+    name = _PYTHON_CODEC.get(encoding, encoding)
+    return codecs.lookup(name).name
 
 
 def header_charset(content_type: str | None) -> str | None:
     match = _HEADER_CHARSET.search(content_type or "")
-    return _lookup(match.group(1)) if match else None
+    return lookup(match.group(1)) if match else None
 
 
 def meta_charset(body: bytes) -> str | None:
     """`<meta charset=...>` or the http-equiv Content-Type in the first 4 KiB."""
     match = _META_CHARSET.search(body[:4096])
-    return _lookup(match.group(1).decode("ascii", "ignore")) if match else None
+    charset = lookup(match.group(1).decode("ascii", "ignore")) if match else None
+    # WHATWG: a meta that could be read as ASCII is not UTF-16, whatever it says
+    return "utf-8" if charset in ("utf-16-le", "utf-16-be") else charset
 
 
 def detect_charset(body: bytes) -> str:
-    best = from_bytes(body[:65536]).best()
-    return _lookup(best.encoding) if best is not None else "utf-8"
+    best = from_bytes(body[:DETECT_BYTES]).best()
+    return (lookup(best.encoding) if best is not None else None) or "utf-8"
 
 
-def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
-    """(text, charset used). A BOM wins (as in browsers), then header, meta, detection."""
+def decode(data: bytes, charset: str, remaining: Callable[[], float] | None = None) -> str:
+    """`data` decoded in chunks of DECODE_CHUNK, checking `remaining()` between chunks."""
+    if remaining is None or len(data) <= DECODE_CHUNK:
+        return data.decode(charset, errors="replace")
+    decoder = codecs.getincrementaldecoder(charset)(errors="replace")
+    parts = []
+    for start in range(0, len(data), DECODE_CHUNK):
+        if remaining() <= 0:
+            raise DecodeTimeout(f"decoding {len(data)} bytes as {charset}")
+        parts.append(decoder.decode(data[start : start + DECODE_CHUNK]))
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
+
+
+def decode_html(
+    body: bytes, content_type: str | None, remaining: Callable[[], float] | None = None
+) -> tuple[str, str]:
+    """(text, charset used). A BOM wins (as in browsers), then header, meta, detection.
+
+    `remaining` (seconds left, e.g. `Deadline.remaining`) bounds the decoding: past it,
+    DecodeTimeout."""
     for bom, name in _BOMS:
         if body.startswith(bom):
-            return body[len(bom) :].decode(name, errors="replace"), name
+            return decode(body[len(bom) :], name, remaining), name
     charset = header_charset(content_type) or meta_charset(body)
     if charset is None:
         try:
-            return body.decode("utf-8"), "utf-8"
+            return _utf8(body, remaining), "utf-8"
         except UnicodeDecodeError:
-            charset = detect_charset(body) or "utf-8"
-    return body.decode(charset, errors="replace"), charset
+            charset = detect_charset(body)
+    return decode(body, charset, remaining), charset
+
+
+def _utf8(body: bytes, remaining: Callable[[], float] | None) -> str:
+    """Strict UTF-8 (UnicodeDecodeError when it is not), in bounded chunks."""
+    if remaining is None or len(body) <= DECODE_CHUNK:
+        return body.decode("utf-8")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    parts = []
+    for start in range(0, len(body), DECODE_CHUNK):
+        if remaining() <= 0:
+            raise DecodeTimeout(f"decoding {len(body)} bytes as utf-8")
+        parts.append(decoder.decode(body[start : start + DECODE_CHUNK]))
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)

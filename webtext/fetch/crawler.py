@@ -20,11 +20,11 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from webtext.config import FetchConfig
 from webtext.fetch.fetcher import Fetcher, FetchResult
 from webtext.fetch.robots import host_key
+from webtext.uri import BadUrl
 
 
 @dataclass
@@ -92,7 +92,10 @@ class Crawler:
                 t.join(timeout=self.cfg.deadline + 5)
 
     def _host(self, url: str) -> _Host:
-        key = host_key(url) if urlsplit(url).hostname else url
+        try:
+            key = host_key(url)  # the origin the fetcher connects to (webtext.uri)
+        except BadUrl:
+            key = url  # fails fast in the fetcher, with its reason
         host = self._hosts.get(key)
         if host is None:
             host = self._hosts[key] = _Host(key)

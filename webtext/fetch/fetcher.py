@@ -5,6 +5,12 @@
 whose `retryable`/`retry_after` tell the scheduler (`webtext.fetch.crawler`) whether and
 when to try again. Every request made on the way (robots.txt, redirect hops) is kept in
 `exchanges` for the WARC file.
+
+Every URL, the first and each redirect target (a raw UTF-8 `Location` included), goes
+through `webtext.uri.parse`: the request is made for its ASCII URI form, without userinfo,
+so the host connected to is the one robots.txt and politeness were keyed to. A body is
+`ok` only when it ended by itself: cut by the deadline it is `timeout`, by the cap
+`too_large`, and its WARC record says `WARC-Truncated`.
 """
 
 from __future__ import annotations
@@ -14,14 +20,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
 
 from webtext.config import FetchConfig
 from webtext.fetch.body import TooLarge, UnsupportedEncoding, decoder_for, sniff_html
-from webtext.fetch.charset import decode_html
+from webtext.fetch.charset import DecodeTimeout, decode_html
 from webtext.fetch.guard import AddressGuard, BlockedAddress
 from webtext.fetch.http import Deadline, Watchdog, guarded_session
 from webtext.fetch.robots import (
@@ -32,6 +37,7 @@ from webtext.fetch.robots import (
     product_token,
 )
 from webtext.fetch.warc import Exchange
+from webtext.uri import BadUrl, Uri, parse
 
 log = logging.getLogger("webtext.fetch")
 CHUNK = 64 * 1024
@@ -91,7 +97,7 @@ class Fetcher:
 
     def __init__(self, cfg: FetchConfig):
         self.cfg = cfg
-        self.guard = AddressGuard(cfg.allow_networks)
+        self.guard = AddressGuard(cfg.allow_networks, cfg.resolve)
         self.session = guarded_session(self.guard, cfg.concurrency)
         self.watchdog = Watchdog()
         self.agent = product_token(cfg.user_agent)
@@ -114,7 +120,7 @@ class Fetcher:
         result = FetchResult(url=url, status="connection_error")
         with self.watchdog.watch(self.cfg.deadline) as deadline:
             try:
-                self._follow(url, result, deadline)
+                self._follow(_parse(url), result, deadline)
             except _Stop as stop:
                 result.status, result.error, result.retryable = (
                     stop.status,
@@ -130,40 +136,34 @@ class Fetcher:
             result.html = None
         return result
 
-    def _follow(self, url: str, result: FetchResult, deadline: Deadline) -> None:
+    def _follow(self, current: Uri, result: FetchResult, deadline: Deadline) -> None:
         seen: set[str] = set()
-        current = _strip_fragment(url)
         for hop in range(self.cfg.max_redirects + 1):
-            seen.add(current)
-            result.final_url = current
+            url = str(current)
+            seen.add(url)
+            result.final_url = url
             self._vet(current, result)
             location = self._request(current, result, deadline)
             if location is None:
                 return
-            nxt = _strip_fragment(urljoin(current, location))
-            if nxt in seen:
+            nxt = _parse(location, current, "redirect Location")
+            if str(nxt) in seen:
                 raise _Stop("too_many_redirects", f"redirect loop at {nxt}")
             if hop == self.cfg.max_redirects:
                 break
             current = nxt
         raise _Stop("too_many_redirects", f"more than {self.cfg.max_redirects} redirects")
 
-    def _vet(self, url: str, result: FetchResult) -> None:
-        """Scheme, address guard and robots.txt for one hop, before any connection."""
-        parts = urlsplit(url)
+    def _vet(self, uri: Uri, result: FetchResult) -> None:
+        """Address guard and robots.txt for one hop, before any connection."""
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise _Stop("http_error", f"invalid URL {url!r}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _Stop("http_error", f"unsupported URL {url!r}")
-        try:
-            self.guard.resolve(parts.hostname, port)
+            self.guard.resolve(uri.host, uri.effective_port)
         except BlockedAddress as exc:
             raise _Stop("blocked_address", str(exc)) from None
         except OSError as exc:
             raise _Stop("connection_error", str(exc)) from None
         if self.cfg.respect_robots:
+            url = str(uri)
             policy, fetched_now = self.robots.policy(url)
             if fetched_now:
                 result.exchanges.extend(policy.exchanges)
@@ -171,7 +171,7 @@ class Fetcher:
                 status = policy.failure_status or "robots_disallowed"
                 raise _Stop(status, policy.reason or f"robots.txt disallows {url}")
 
-    def _request(self, url: str, result: FetchResult, deadline: Deadline) -> str | None:
+    def _request(self, uri: Uri, result: FetchResult, deadline: Deadline) -> str | None:
         """One HTTP exchange; returns the redirect target, or None when the chain ends."""
         remaining = deadline.remaining()
         if remaining <= 0:
@@ -186,27 +186,27 @@ class Fetcher:
         self.requests_made += 1
         try:
             resp = self.session.get(
-                url, headers=headers, stream=True, allow_redirects=False, timeout=timeout
+                str(uri), headers=headers, stream=True, allow_redirects=False, timeout=timeout
             )
         except BlockedAddress as exc:  # the connection itself refused (DNS changed)
             raise _Stop("blocked_address", str(exc)) from None
         except _NETWORK_ERRORS as exc:
-            result.exchanges.append(_request_exchange(url, headers))
+            result.exchanges.append(_request_exchange(uri, headers))
             raise _network_stop(exc, deadline) from None
         try:
-            return self._handle(url, resp, result, deadline)
+            return self._handle(uri, resp, result, deadline)
         finally:
             resp.close()
 
-    def _handle(self, url, resp, result: FetchResult, deadline: Deadline) -> str | None:
-        exchange = _exchange(url, resp)
+    def _handle(self, uri: Uri, resp, result: FetchResult, deadline: Deadline) -> str | None:
+        exchange = _exchange(uri, resp)
         result.exchanges.append(exchange)
         code = resp.status_code
         result.http_status = code
         result.content_type = resp.headers.get("Content-Type")
         if code in REDIRECT_CODES and resp.headers.get("Location"):
             exchange.truncated = "unspecified"  # redirect bodies are not read
-            return resp.headers["Location"]
+            return wire_text(resp.headers["Location"])
         if code == 429 or code >= 500:
             exchange.truncated = "unspecified"
             result.retry_after = _retry_after(resp.headers.get("Retry-After"))
@@ -223,7 +223,10 @@ class Fetcher:
             exchange.truncated = "length"
             raise _Stop("too_large", f"Content-Length {length} > {self.cfg.max_bytes}")
         body = self._read_body(resp, exchange, result, deadline)
-        html, charset = decode_html(body, result.content_type)
+        try:
+            html, charset = decode_html(body, result.content_type, deadline.remaining)
+        except DecodeTimeout as exc:
+            raise _Stop("timeout", f"deadline of {self.cfg.deadline}s passed: {exc}") from None
         result.html, result.charset, result.status = html, charset, "ok"
         return None
 
@@ -245,6 +248,9 @@ class Fetcher:
                     raise _Stop("timeout", f"deadline of {self.cfg.deadline}s passed")
                 chunk = resp.raw.read1(CHUNK, decode_content=False)
                 if not chunk:
+                    if deadline.expired:  # the watchdog shut the socket: a cut, not the end
+                        exchange.truncated = "time"
+                        raise _Stop("timeout", f"deadline of {self.cfg.deadline}s passed")
                     out.append(decoder.flush(cap))
                     break
                 if raw_size + len(chunk) > cap:
@@ -287,19 +293,21 @@ class Fetcher:
 
     # ---------------------------------------------------------------- robots
     def _fetch_robots(self, robots_url: str) -> RobotsPolicy:
-        """Same guard, limits and deadline as pages; up to 5 redirects (RFC 9309)."""
+        """Same guard, limits and deadline as pages; up to 5 redirects (RFC 9309).
+
+        A robots.txt that cannot be read to its end (cut by the deadline, an unsupported or
+        corrupt Content-Encoding) or that redirects more than 5 times is "unavailable":
+        everything allowed, as for a 4xx, and cached like any other answer.
+        """
         result = FetchResult(url=robots_url, status="connection_error")
         body: str | None = None
+        unavailable: str | None = None
         with self.watchdog.watch(self.cfg.deadline) as deadline:
-            current = robots_url
             try:
-                for _ in range(6):
-                    parts = urlsplit(current)
-                    if parts.scheme not in ("http", "https") or not parts.hostname:
-                        break
-                    port = parts.port or (443 if parts.scheme == "https" else 80)
+                current = _parse(robots_url)
+                for hop in range(6):
                     try:
-                        self.guard.resolve(parts.hostname, port)
+                        self.guard.resolve(current.host, current.effective_port)
                     except BlockedAddress as exc:
                         raise _Stop("blocked_address", str(exc)) from None
                     except OSError as exc:
@@ -307,17 +315,29 @@ class Fetcher:
                     location, body = self._robots_request(current, result, deadline)
                     if location is None:
                         break
-                    current = urljoin(current, location)
+                    if hop == 5:
+                        unavailable = "robots.txt redirects more than 5 times"
+                        break
+                    try:
+                        current = parse(location, current)
+                    except BadUrl as exc:
+                        unavailable = f"robots.txt redirects to a bad URL: {exc}"
+                        break
                     result.http_status = None
+            except _Unavailable as exc:
+                unavailable = str(exc)
             except _Stop as stop:
                 result.http_status, result.error, result.status = None, stop.error, stop.status
-        policy = policy_from_response(
-            result.http_status, body, self.agent, result.error, result.status
-        )
+        if unavailable is not None:
+            policy = RobotsPolicy(allow_all=True, reason=f"{unavailable}: unavailable, all allowed")
+        else:
+            policy = policy_from_response(
+                result.http_status, body, self.agent, result.error, result.status
+            )
         policy.exchanges = result.exchanges
         return policy
 
-    def _robots_request(self, url, result: FetchResult, deadline) -> tuple[str | None, str]:
+    def _robots_request(self, uri: Uri, result: FetchResult, deadline) -> tuple[str | None, str]:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise _Stop("timeout", "deadline passed")
@@ -326,20 +346,20 @@ class Fetcher:
         self.requests_made += 1
         try:
             resp = self.session.get(
-                url, headers=headers, stream=True, allow_redirects=False, timeout=timeout
+                str(uri), headers=headers, stream=True, allow_redirects=False, timeout=timeout
             )
         except BlockedAddress as exc:
             raise _Stop("blocked_address", str(exc)) from None
         except _NETWORK_ERRORS as exc:
-            result.exchanges.append(_request_exchange(url, headers))
+            result.exchanges.append(_request_exchange(uri, headers))
             raise _network_stop(exc, deadline, retryable=False) from None
         try:
-            exchange = _exchange(url, resp)
+            exchange = _exchange(uri, resp)
             result.exchanges.append(exchange)
             result.http_status = resp.status_code
             if resp.status_code in REDIRECT_CODES and resp.headers.get("Location"):
                 exchange.truncated = "unspecified"
-                return resp.headers["Location"], ""
+                return wire_text(resp.headers["Location"]), ""
             if not 200 <= resp.status_code < 300:
                 exchange.truncated = "unspecified"
                 return None, ""
@@ -350,12 +370,22 @@ class Fetcher:
 
     def _read_robots_body(self, resp, exchange: Exchange, deadline) -> bytes:
         cap = ROBOTS_MAX_BYTES  # RFC 9309: parse at least the first 500 KiB, ignore the rest
-        decoder = decoder_for(resp.headers.get("Content-Encoding"))
+        try:
+            decoder = decoder_for(resp.headers.get("Content-Encoding"))
+        except UnsupportedEncoding as exc:
+            exchange.truncated = "unspecified"
+            raise _Unavailable(f"robots.txt undecodable: {exc}") from None
         raw, out, size = [], [], 0
         try:
-            while size < cap and deadline.remaining() > 0:
+            while size < cap:
+                if deadline.remaining() <= 0:
+                    exchange.truncated = "time"
+                    raise _Unavailable("robots.txt cut by the deadline")
                 chunk = resp.raw.read1(CHUNK, decode_content=False)
                 if not chunk:
+                    if deadline.expired:
+                        exchange.truncated = "time"
+                        raise _Unavailable("robots.txt cut by the deadline")
                     out.append(decoder.flush(cap - size))
                     break
                 raw.append(chunk)
@@ -363,18 +393,41 @@ class Fetcher:
                 out.append(piece)
                 size += len(piece)
         except TooLarge:
-            exchange.truncated = "length"
-        except _NETWORK_ERRORS as exc:
+            exchange.truncated = "length"  # RFC 9309: the first 500 KiB are the file
+        except _Unavailable:
+            raise
+        except _NETWORK_ERRORS as exc:  # the host answered, then the body broke off
+            exchange.truncated = "time" if deadline.expired else "unspecified"
+            raise _Unavailable(f"robots.txt cut short: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # zlib.error, brotli.error: a corrupt compressed body
+            exchange.truncated = "unspecified"
+            raise _Unavailable(f"robots.txt undecodable: {type(exc).__name__}: {exc}") from None
+        finally:
             exchange.body = b"".join(raw)
-            raise _network_stop(exc, deadline, retryable=False) from None
-        exchange.body = b"".join(raw)
         return b"".join(out)[:cap]
 
 
+class _Unavailable(Exception):
+    """robots.txt cannot be read as a whole file: RFC 9309's "unavailable"."""
+
+
 # -------------------------------------------------------------------- helpers
-def _strip_fragment(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(fragment=""))
+def _parse(url: str, base: Uri | None = None, what: str = "URL") -> Uri:
+    try:
+        return parse(url, base)
+    except BadUrl as exc:
+        raise _Stop("http_error", f"invalid {what} {url!r}: {exc}") from None
+
+
+def wire_text(value: str) -> str:
+    """A header value as the server meant it: http.client decodes header bytes as
+    ISO-8859-1, so a raw UTF-8 `Location` arrives as mojibake; undo that when it is UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _network_stop(exc: BaseException, deadline: Deadline, retryable: bool = True) -> _Stop:
@@ -404,21 +457,13 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _request_line(url: str) -> str:
-    parts = urlsplit(url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    return f"GET {target} HTTP/1.1"
+def _request_exchange(uri: Uri, headers: dict[str, str]) -> Exchange:
+    line = f"GET {uri.target} HTTP/1.1"
+    return Exchange(str(uri), line, [("Host", uri.netloc), *headers.items()])
 
 
-def _request_exchange(url: str, headers: dict[str, str]) -> Exchange:
-    host = urlsplit(url).netloc
-    return Exchange(url, _request_line(url), [("Host", host), *headers.items()])
-
-
-def _exchange(url: str, resp: requests.Response) -> Exchange:
-    req_headers = [("Host", urlsplit(url).netloc)]
+def _exchange(uri: Uri, resp: requests.Response) -> Exchange:
+    req_headers = [("Host", uri.netloc)]
     req_headers += [(k, v) for k, v in resp.request.headers.items() if k.lower() != "host"]
     ip = None
     try:
@@ -427,9 +472,10 @@ def _exchange(url: str, resp: requests.Response) -> Exchange:
     except (AttributeError, OSError):
         pass
     version = {10: "HTTP/1.0", 11: "HTTP/1.1"}.get(getattr(resp.raw, "version", 11), "HTTP/1.1")
+    target = getattr(resp.request, "path_url", None) or uri.target  # as sent
     return Exchange(
-        url=url,
-        request_line=_request_line(url),
+        url=str(uri),
+        request_line=f"GET {target} HTTP/1.1",
         request_headers=req_headers,
         status=resp.status_code,
         reason=resp.reason or "",

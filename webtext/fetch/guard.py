@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -36,8 +36,13 @@ class BlockedAddress(Exception):
 
 
 class AddressGuard:
-    def __init__(self, allow_networks: Iterable[str] = ()):
+    """`hosts` (fetch.resolve) maps host names to fixed IPs, consulted before DNS, as
+    curl's --resolve: an intranet mirror, or tests serving named hosts on 127.0.0.x. A
+    mapped address is judged like a resolved one."""
+
+    def __init__(self, allow_networks: Iterable[str] = (), hosts: Mapping[str, str] | None = None):
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in allow_networks]
+        self.hosts = {k.lower(): v for k, v in (hosts or {}).items()}
 
     def is_allowed(self, ip: str | IPAddress) -> bool:
         addr = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
@@ -55,6 +60,12 @@ class AddressGuard:
     def resolve(self, host: str, port: int) -> list[tuple[int, str]]:
         """(family, ip) pairs for `host` that the guard allows; BlockedAddress if none."""
         host = host.strip("[]")
+        fixed = self.hosts.get(host.lower())
+        if fixed is not None:
+            if not self.is_allowed(fixed):
+                raise BlockedAddress(f"{host} resolves to refused address {fixed}")
+            family = socket.AF_INET6 if ":" in fixed else socket.AF_INET
+            return [(family, fixed)]
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:

@@ -6,10 +6,16 @@ semantics: the most specific (longest) matching rule wins, Allow beats Disallow 
 the first matching line in file order and knows no wildcards, so a common
 `Disallow: /` + `Allow: /public/` or `Disallow: /*?session=` file is read wrongly.
 
+Every outcome, unavailable and unreachable included, is cached per scheme+host+port (the
+origin as `webtext.uri` reads it: the host the fetcher connects to, without userinfo), so a
+host's robots.txt is requested once per crawl task.
+
 Status handling (RFC 9309 section 2.3.1):
 - 2xx: parse the first 500 KiB; unparsable text allows everything.
-- 3xx: followed (at most 5 hops) by the fetcher; beyond that: treated as unavailable.
-- 4xx other than 429: "unavailable", everything is allowed.
+- 3xx: followed (at most 5 hops) by the fetcher; beyond that (a loop too): unavailable.
+- 4xx other than 429: "unavailable", everything is allowed. So is a 2xx whose body cannot
+  be read to its end: cut by the deadline or short of its length, or an unsupported or
+  corrupt Content-Encoding (the fetcher decides those).
 - 429, 5xx, timeouts, connection errors: "unreachable", everything is disallowed for
   this crawl task: the conservative reading, since the site may be excluding crawlers
   while it is down. After a 429/5xx the URLs get `robots_disallowed`; when the host gave
@@ -22,9 +28,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from protego import Protego
+
+from webtext.uri import BadUrl, origin
 
 ROBOTS_MAX_BYTES = 500 * 1024
 
@@ -53,8 +60,8 @@ def product_token(user_agent: str) -> str:
 
 
 def host_key(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    """scheme://host[:port] as the fetcher connects to it (raises BadUrl)."""
+    return origin(url)
 
 
 def policy_from_response(
@@ -116,5 +123,9 @@ class RobotsCache:
             return policy, True
 
     def cached(self, url: str) -> RobotsPolicy | None:
+        try:
+            key = host_key(url)
+        except BadUrl:
+            return None
         with self._lock:
-            return self._policies.get(host_key(url))
+            return self._policies.get(key)

@@ -1,9 +1,12 @@
 """URL canonicalisation and registered domains: the key that decides duplicate links.
 
-`canonicalize(url)` returns the URL to fetch (as submitted, minus the fragment) and the
-canonical key: lower-case scheme and host, IDNA host, no `www.`, no default port, no
-userinfo, dot segments resolved, `//` collapsed, percent-encoding normalised (unreserved
-characters decoded, hex upper-case), tracking parameters removed, query sorted, no fragment.
+`split_url(url)` returns the URL to fetch, in its ASCII URI form as `webtext.uri` reads it
+(the one parser the fetcher, robots.txt and politeness use too: IDNA host, percent-encoded
+path and query, userinfo removed, no fragment), and the canonical key: that URI without
+`www.`, `//` collapsed, percent-encoding normalised (unreserved characters decoded, hex
+upper-case), tracking parameters removed, query sorted. `split_url_full` also returns the
+submitted string (minus fragment and userinfo) when it differs from the URI: links keep it
+as `url_original`.
 
 `registered_domain(host)` uses tldextract with its bundled public-suffix snapshot and never
 the network. An IP host is its own domain; a host without a public suffix (`localhost`,
@@ -16,7 +19,12 @@ import functools
 import hashlib
 import ipaddress
 import re
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from webtext import uri as _uri
+from webtext.uri import DEFAULT_PORTS, MAX_URL_LENGTH, BadUrl
+
+__all__ = ["BadUrl", "DEFAULT_PORTS", "MAX_URL_LENGTH"]
 
 # utm_* and these (lower-cased keys) are dropped from the canonical key
 TRACKING_PARAMS = frozenset(
@@ -30,29 +38,16 @@ TRACKING_PARAMS = frozenset(
 )  # fmt: skip
 TRACKING_PREFIXES = ("utm_", "pk_", "stm_")
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
-MAX_URL_LENGTH = 4096
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 _BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _MULTI_SLASH = re.compile(r"/{2,}")
 _PLAIN = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*\Z")
-_IPV4ISH = re.compile(r"[0-9.]+\Z")
 _PLAIN_QUERY = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=?._~-]*\Z")
-_HOST_CHARS = re.compile(r"[a-z0-9_][a-z0-9._-]*\Z")
-_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 # characters left as they are when quoting a component (reserved sub-delims and '%')
 _PATH_SAFE = "/:@!$&'()*+,;=%-._~"
 _QUERY_SAFE = "/:@!$'()*+,;=?%-._~"
-
-
-class BadUrl(ValueError):
-    """A URL that cannot be fetched; `reason` is the filter reason it is counted under."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 def _fix_pct(match: re.Match[str]) -> str:
@@ -88,36 +83,6 @@ def _remove_dot_segments(path: str) -> str:
             out.append(seg)
     result = "/".join(out)
     return result if result.startswith("/") else "/" + result
-
-
-def _normalize_host(host: str) -> tuple[str, bool]:
-    """-> (lower-case ASCII host, is_ip). Raises BadUrl."""
-    host = host.strip().rstrip(".").lower()
-    if not host:
-        raise BadUrl("malformed_url", "no host")
-    if host.startswith("["):
-        try:
-            return "[" + ipaddress.IPv6Address(host.strip("[]")).compressed + "]", True
-        except ValueError:
-            raise BadUrl("malformed_url", f"bad IPv6 host {host!r}") from None
-    if _IPV4ISH.match(host):
-        try:
-            return str(ipaddress.IPv4Address(host)), True
-        except ValueError:
-            raise BadUrl("malformed_url", f"bad IPv4 host {host!r}") from None
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise BadUrl("malformed_url", f"host is not valid IDNA: {host!r}") from None
-    if (
-        not _HOST_CHARS.match(host)
-        or len(host) > 253
-        or ".." in host
-        or (len(host) > 63 and any(len(label) > 63 for label in host.split(".")))
-    ):
-        raise BadUrl("malformed_url", f"bad host {host!r}")
-    return host, False
 
 
 def _canonical_query(query: str) -> str:
@@ -177,6 +142,7 @@ def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
     host = host.lower()
     key_host = host[4:] if host.startswith("www.") and "." in host[4:] else host
     key = f"{scheme}://{key_host}{path or '/'}"
+    uri = f"{scheme}://{host}{path or '/'}" + (f"?{query}" if query is not None else "")
     if query:
         canonical = _QUERY_CACHE.get(query)
         if canonical is None:
@@ -185,11 +151,11 @@ def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
             canonical = _QUERY_CACHE[query] = _canonical_query(query)
         if canonical:
             key = f"{key}?{canonical}"
-    return fetch, key, host, False
+    return uri, key, host, False
 
 
 def split_url(url: str, fast: bool = True) -> tuple[str, str, str, bool]:
-    """-> (fetch URL, canonical key, host, host is IP). Raises BadUrl with a filter reason.
+    """-> (URI to fetch, canonical key, host, host is IP). Raises BadUrl with a filter reason.
 
     `fast=False` skips the regex fast path (the tests check both paths agree).
     """
@@ -200,44 +166,30 @@ def split_url(url: str, fast: bool = True) -> tuple[str, str, str, bool]:
         result = _fast_split(fetch)
         if result is not None:
             return result
-    if _CONTROL.search(fetch):
-        fetch = fetch.replace(" ", "%20")
-        if _CONTROL.search(fetch):
-            raise BadUrl("malformed_url", "control characters in URL")
-    try:
-        parts = urlsplit(fetch)
-    except ValueError as exc:
-        raise BadUrl("malformed_url", str(exc)) from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise BadUrl("not_http", f"scheme {scheme or '<none>'!r}")
-    netloc = parts.netloc.rpartition("@")[2]
-    if netloc.startswith("["):
-        host_part, _, rest = netloc.partition("]")
-        host_part += "]"
-        port_text = rest[1:] if rest.startswith(":") else ""
-        if rest and not rest.startswith(":"):
-            raise BadUrl("malformed_url", f"bad netloc {netloc!r}")
-    else:
-        host_part, _, port_text = netloc.partition(":")
-    host, is_ip = _normalize_host(host_part)
-    port = None
-    if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise BadUrl("malformed_url", f"bad port {port_text!r}")
-        port = int(port_text)
-    key_host = host
+    parsed = _uri.parse(fetch)
+    host, is_ip = parsed.host, parsed.is_ip
+    key_host = parsed.host_literal
     if not is_ip and key_host.startswith("www.") and "." in key_host[4:]:
         key_host = key_host[4:]
-    if port is not None and port != DEFAULT_PORTS[scheme]:
-        key_host = f"{key_host}:{port}"
-    path = normalize_percent(parts.path, _PATH_SAFE) or "/"
+    if parsed.port is not None:
+        key_host = f"{key_host}:{parsed.port}"
+    path = normalize_percent(parsed.path, _PATH_SAFE)
     if "//" in path:
         path = _MULTI_SLASH.sub("/", path)
     path = _remove_dot_segments(path)
-    query = _canonical_query(parts.query)
-    key = f"{scheme}://{key_host}{path}" + (f"?{query}" if query else "")
-    return fetch, key, host.strip("[]"), is_ip
+    query = _canonical_query(parsed.query or "")
+    key = f"{parsed.scheme}://{key_host}{path}" + (f"?{query}" if query else "")
+    return str(parsed), key, host, is_ip
+
+
+def split_url_full(url: str) -> tuple[str, str, str, bool, str | None]:
+    """split_url plus the submitted URL (minus fragment and userinfo, which is never
+    stored) when it differs from the URI, else None."""
+    fetch, key, host, is_ip = split_url(url)
+    if fetch == url:
+        return fetch, key, host, is_ip, None
+    original = _uri.without_userinfo(fetch_url(url))
+    return fetch, key, host, is_ip, (original if original != fetch else None)
 
 
 def canonicalize(url: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from msgspec import UNSET
 
 from webtext.config import HarvestConfig
-from webtext.reddit.canonical import BadUrl, path_extension, registered_domain, split_url
+from webtext.reddit.canonical import BadUrl, path_extension, registered_domain, split_url_full
 from webtext.reddit.dumps import Submission
 
 REQUIRED = ("id", "url", "created_utc", "score")
@@ -38,13 +38,14 @@ MALFORMED_REASONS = ("not_json", "not_object", "truncated", "missing_field", "ba
 
 
 class LinkRow(NamedTuple):
-    url: str
+    url: str  # the ASCII URI to fetch
     canonical_url: str
     domain: str
     score: int
     submission_id: str
     subreddit: str
     created_utc: int
+    url_original: str | None = None  # as submitted, when it differs from url
 
 
 class BadRecord(ValueError):
@@ -147,7 +148,7 @@ class SubmissionFilter:
         if self.min_score is not None and score < self.min_score:
             return "low_score"
         try:
-            fetch, canonical, host, is_ip = split_url(url)
+            fetch, canonical, host, is_ip, original = split_url_full(url)
         except BadUrl as exc:
             return exc.reason
         info = self._hosts.get(host)
@@ -161,4 +162,4 @@ class SubmissionFilter:
         subreddit = sub.subreddit
         if subreddit.__class__ is not str:
             subreddit = "" if subreddit is None else str(subreddit)
-        return LinkRow(fetch, canonical, domain, score, str(sub_id), subreddit, created)
+        return LinkRow(fetch, canonical, domain, score, str(sub_id), subreddit, created, original)

@@ -55,6 +55,7 @@ SPILL_SCHEMA = pa.schema(
         pa.field("submission_id", pa.string()),
         pa.field("subreddit", pa.string()),
         pa.field("created_utc", pa.int64()),
+        pa.field("url_original", pa.string()),
     ]
 )
 FLUSH_ROWS = 100_000  # rows buffered in a map task before they go to the spill files
@@ -264,6 +265,7 @@ def aggregate_links(table: pa.Table, karma: str, min_score: int) -> tuple[pa.Tab
     grouped = table.group_by("canonical_url", use_threads=False).aggregate(
         [
             ("url", "first"),
+            ("url_original", "first", pc.ScalarAggregateOptions(skip_nulls=False)),
             ("domain", "first"),
             ("score", "max"),
             ("score", "sum"),
@@ -284,6 +286,7 @@ def aggregate_links(table: pa.Table, karma: str, min_score: int) -> tuple[pa.Tab
             "submission_ids": grouped["submission_id_list"],
             "subreddits": grouped["subreddit_distinct"],
             "first_created_utc": grouped["created_utc_min"],
+            "url_original": grouped["url_original_first"],
         }
     ).cast(LINKS_SCHEMA)
     before = links.num_rows
