@@ -60,3 +60,23 @@ def test_cli_config_error_exit_code(tmp_path, capsys):
     path.write_text("harvest: [1, 2]\n")
     assert main(["config", str(path)]) == 2
     assert "harvest" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["fetch.deadline", "fetch.per_host_delay", "fetch.max_retry_after"])
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_non_finite_numbers_are_refused_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*finite"):
+        build_config({}, [f"{key}={value}"])
+
+
+def test_run_dir_must_be_a_folder(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match=r"run_dir: .*a file, not a folder"):
+        build_config({"run_dir": str(a_file)})
+    with pytest.raises(ConfigError, match=r"run_dir: .*inside .*a-file"):
+        build_config({"run_dir": str(a_file / "below")})
+    for empty in ("run_dir=", "run_dir=' '"):
+        with pytest.raises(ConfigError, match="run_dir: .*empty path"):
+            build_config({}, [empty])
+    assert build_config({"run_dir": str(tmp_path / "new" / "run")}).run_dir.endswith("new/run")

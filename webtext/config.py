@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -26,7 +27,9 @@ class ConfigError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan are refused: `--set fetch.deadline=.inf` would disable the deadline and
+    # print back as null, which then does not load
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------- ray
@@ -48,6 +51,12 @@ class RedditApiSource(Section):
     reddit_url: str | None = Field(None, description="override praw's reddit_url")
     search_sort: Literal["relevance", "hot", "top", "new", "comments"] = Field(
         "relevance", description="result order for listing=search"
+    )
+    client_id: SecretStr | None = Field(
+        None, description="used when REDDIT_CLIENT_ID is not set; never printed"
+    )
+    client_secret: SecretStr | None = Field(
+        None, description="used when REDDIT_CLIENT_SECRET is not set; never printed"
     )
 
 
@@ -343,8 +352,20 @@ class Config(Section):
     @field_validator("run_dir")
     @classmethod
     def _absolute_run_dir(cls, value: str) -> str:
-        """Absolute, so Ray workers (other folders, other nodes) write to the same place."""
-        return str(Path(value).expanduser().absolute())
+        """Absolute, so Ray workers (other folders, other nodes) write to the same place;
+        a folder or a path that can become one (an empty value is not the current one)."""
+        if not value.strip():
+            raise ValueError("must name a folder, got an empty path")
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        path = Path(value).expanduser().absolute()
+        for existing in (path, *path.parents):
+            if existing.exists():
+                if not existing.is_dir():
+                    what = "is" if existing == path else f"is inside {existing}, which is"
+                    raise ValueError(f"{path} {what} a file, not a folder")
+                break
+        return str(path)
 
     @property
     def run_path(self) -> Path:
@@ -380,7 +401,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML: {exc}") from exc
+        shown = REDACTED if _SECRET_KEY.search(key) else repr(raw)
+        raise ConfigError(f"--set {key}: value {shown} is not valid YAML") from None
     return parts, value
 
 
@@ -419,7 +441,23 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
+REDACTED = "**********"
+_SECRET_KEY = re.compile(r"secret|password|passwd|token|api_?key|credential|client_id", re.I)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """`value` with every secret-looking key's value (and a SecretStr) replaced."""
+    if isinstance(value, SecretStr) or (key and _SECRET_KEY.search(key)):
+        return REDACTED if value is not None else None
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
 def format_validation_error(exc: ValidationError, model: type[BaseModel] = None) -> str:
+    """One line per error naming the key; inputs echoed with secrets redacted."""
     model = model or Config
     lines = []
     for err in exc.errors():
@@ -429,7 +467,9 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel] = None)
             allowed = _allowed_keys(model, loc)
             lines.append(f"{key}: unknown key; allowed here: {', '.join(allowed)}")
         else:
-            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+            got = redact(err.get("input"), str(loc[-1]) if loc else "")
+            msg = err["msg"] if not any(_SECRET_KEY.search(str(p)) for p in loc) else "invalid"
+            lines.append(f"{key}: {msg} (got {got!r})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
@@ -451,8 +491,11 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise ConfigError(f"config file not found: {path}")
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        except yaml.YAMLError as exc:  # its message quotes the line, which may hold a secret
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

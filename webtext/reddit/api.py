@@ -1,7 +1,9 @@
 """The live Reddit API through praw, as a source of the same submission dicts as the dumps.
 
-Credentials come only from the environment (REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET,
-REDDIT_USER_AGENT) and are never logged or written. praw (prawcore) reads Reddit's
+Credentials come from the environment (REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET,
+REDDIT_USER_AGENT), or for the first two from `source.reddit_api.client_id` /
+`client_secret` (pydantic SecretStr: redacted in `webtext config` and in errors) when the
+environment lacks them; they are never logged or written. praw (prawcore) reads Reddit's
 `x-ratelimit-*` headers and sleeps before the next request when the budget runs low, so the
 rate limit is respected without any code here. Runs in the driver: one API client, one
 rate-limit budget.
@@ -33,22 +35,32 @@ FIELDS = (
 )
 
 
-def credentials_from_env() -> dict[str, str]:
-    missing = [name for name in ENV_VARS if not os.environ.get(name, "").strip()]
+def credentials(api: RedditApiSource | None = None) -> dict[str, str]:
+    """The environment's credentials, or the config's SecretStr fields where it has none."""
+    found = {name: os.environ.get(name, "").strip() for name in ENV_VARS}
+    if api is not None:
+        for name, secret in (
+            ("REDDIT_CLIENT_ID", api.client_id),
+            ("REDDIT_CLIENT_SECRET", api.client_secret),
+        ):
+            if not found[name] and secret is not None:
+                found[name] = secret.get_secret_value().strip()
+    missing = [name for name in ENV_VARS if not found[name]]
     if missing:
         raise ConfigError(
             "source.reddit_api needs Reddit API credentials in the environment; missing: "
             + ", ".join(missing)
-            + " (they are read only from the environment, never from the config)"
+            + " (the client id and secret may also be set as source.reddit_api.client_id"
+            " and client_secret)"
         )
-    return {name: os.environ[name].strip() for name in ENV_VARS}
+    return found
 
 
 def make_reddit(api: RedditApiSource) -> Any:
     """A read-only praw.Reddit with the environment's credentials."""
     import praw
 
-    creds = credentials_from_env()
+    creds = credentials(api)
     settings: dict[str, Any] = {}
     if api.oauth_url:
         settings["oauth_url"] = api.oauth_url.rstrip("/")
