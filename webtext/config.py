@@ -400,7 +400,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set has an empty key segment in {item!r}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError:
         shown = REDACTED if _SECRET_KEY.search(key) else repr(raw)
         raise ConfigError(f"--set {key}: value {shown} is not valid YAML") from None
     return parts, value
