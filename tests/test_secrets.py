@@ -49,11 +49,21 @@ def test_config_secrets_are_never_echoed(tmp_path):
         broken.write_text(f"source:\n  reddit_api:\n    client_secret: [{SECRET}\n")
         runs = [
             webtext("config", str(missing), cwd=tmp_path),
-            webtext("config", str(good), "--set", f"source.reddit_api.client_secret=[{SECRET}]",
-                    cwd=tmp_path),  # fmt: skip
+            webtext(
+                "config",
+                str(good),
+                "--set",
+                f"source.reddit_api.client_secret=[{SECRET}]",
+                cwd=tmp_path,
+            ),
             webtext("config", str(broken), cwd=tmp_path),
-            webtext("config", str(good), "--set", f"source.reddit_api.client_secret='{SECRET}",
-                    cwd=tmp_path),  # fmt: skip
+            webtext(
+                "config",
+                str(good),
+                "--set",
+                f"source.reddit_api.client_secret='{SECRET}",
+                cwd=tmp_path,
+            ),
             webtext("config", str(good), cwd=tmp_path),
             webtext("harvest", str(good), cwd=tmp_path),
         ]
