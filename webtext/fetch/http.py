@@ -150,6 +150,15 @@ class _GuardedMixin:
         return super().getresponse()  # type: ignore[misc]
 
 
+class _ManualRedirectSession(requests.Session):
+    """The fetcher follows redirects itself (each hop vetted, its Location parsed by
+    webtext.uri). requests would still parse every Location to prepare a `next` request,
+    even with allow_redirects=False, and raise on one that is not UTF-8: it never looks."""
+
+    def get_redirect_target(self, resp):  # type: ignore[no-untyped-def]
+        return None
+
+
 def guarded_session(guard: AddressGuard, pool_size: int) -> requests.Session:
     """A session (no proxies from the environment) that connects only through `guard`."""
     conn_http = type("GuardedHTTPConnection", (_GuardedMixin, HTTPConnection), {"guard": guard})
@@ -161,7 +170,7 @@ def guarded_session(guard: AddressGuard, pool_size: int) -> requests.Session:
         pool_connections=max(pool_size, 10), pool_maxsize=pool_size, max_retries=0
     )
     adapter.poolmanager.pool_classes_by_scheme = {"http": pool_http, "https": pool_https}
-    session = requests.Session()
+    session = _ManualRedirectSession()
     session.trust_env = False  # an HTTP(S)_PROXY from the environment would bypass the guard
     session.mount("http://", adapter)
     session.mount("https://", adapter)
