@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _export(args: argparse.Namespace, out) -> dict:
+def export_into(args: argparse.Namespace, out) -> dict:
+    """Write the export of `args.format` into the (empty) folder out; returns per-file counts."""
     paths = RunPaths.of(args.run_dir)
     if args.format == "nanogpt":
         from webtext.tokenize.export import export_nanogpt
@@ -81,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         with fresh_output_dir(args.out, overwrite=args.overwrite) as tmp:
-            written = _export(args, tmp)
+            written = export_into(args, tmp)
     except ConfigError:
         raise
     except (FileNotFoundError, ValueError) as exc:
