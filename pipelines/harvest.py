@@ -35,7 +35,15 @@ STAGE = "harvest"
 
 def fingerprint(cfg: Config, dumps: list[Path]) -> str:
     """The config and the dumps as they are on disk (path, size, mtime: too big to hash)."""
-    return combine_fingerprint(cfg.fingerprint("source", "harvest"), stat_identity(dumps))
+    from webtext.takedown import TakedownError, lists_digest
+
+    try:
+        lists = lists_digest(cfg.optout.lists)
+    except TakedownError as exc:
+        raise ConfigError(str(exc)) from None
+    return combine_fingerprint(
+        cfg.fingerprint("source", "harvest"), stat_identity(dumps), *([lists] if lists else [])
+    )
 
 
 def source_dumps(cfg: Config) -> list[Path]:
@@ -126,6 +134,7 @@ def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]]) -> dict
     for r in reduces:
         dropped["duplicate_submission"] += r["duplicate_submission"]
         dropped["low_karma"] += r["low_karma"]
+        dropped["optout:list"] += r.get("optout_list", 0)
     dropped = Counter({k: v for k, v in dropped.items() if v})
     return {
         "sources": len(maps),
@@ -163,6 +172,12 @@ def run(cfg: Config) -> dict[str, Any]:
     if marker.is_done(fp):
         log.info("harvest: already done (fingerprint %s), %s", fp, paths.links)
         return marker.read()["stats"]
+    from webtext.takedown import TakedownError, load_lists
+
+    try:
+        load_lists(cfg.optout.lists)  # a bad list is an error before any work
+    except TakedownError as exc:
+        raise ConfigError(str(exc)) from None
     work = paths.work / STAGE / fp
     spill_root, done_dir = work / "spill", work / "reduce"
     spill_root.mkdir(parents=True, exist_ok=True)
@@ -190,6 +205,7 @@ def run(cfg: Config) -> dict[str, Any]:
             links_dir=str(paths.links),
             done_dir=str(done_dir),
             cfg=cfg.harvest,
+            takedown_lists=list(cfg.optout.lists),
         )
     stats = summarize(maps, reduces)
     stats["work_skipped"] = {

@@ -197,7 +197,8 @@ def test_warc_records_are_readable(site, tmp_path):
             for r in ArchiveIterator(fh)
         ]
     types = [r[0] for r in records]
-    assert types[0] == "warcinfo" and types.count("request") == types.count("response") == 4
+    assert types[0] == "warcinfo" and types.count("request") == types.count("response") == 5
+    # robots.txt, /.well-known/tdmrep.json, /gz, /moved (301), /a0
     responses = {(uri, code): body for t, uri, code, body in records if t == "response"}
     assert b"Story 99" in responses[(site.url("/gz"), "200")]  # gzip stored, readable
     assert (site.url("/moved"), "301") in responses and (site.url("/a0"), "200") in responses

@@ -65,7 +65,7 @@ def test_plain_page(server):
     assert "Hello world" in r.html and r.final_url == server.url("/a")
     assert r.bytes == len(HTML) and r.charset == "utf-8"
     kinds = [(e.url.rsplit("/", 1)[1], e.status) for e in r.exchanges]
-    assert kinds == [("robots.txt", 404), ("a", 200)]
+    assert kinds == [("robots.txt", 404), ("tdmrep.json", 404), ("a", 200)]
 
 
 def test_gzip_page_is_decompressed(server):
@@ -153,7 +153,7 @@ def test_redirects_followed(server):
     server.route("/final", page(HTML))
     r = fetch_one(server, "/r1")
     assert r.status == "ok" and r.final_url == server.url("/final")
-    assert [e.status for e in r.exchanges[1:]] == [301, 307, 200]
+    assert [e.status for e in r.exchanges[2:]] == [301, 307, 200]  # after robots, tdmrep
 
 
 def test_redirect_loop_and_too_many(server):
@@ -240,7 +240,7 @@ def test_flaky_5xx_succeeds_on_retry(server):
     server.route("/flaky", flaky(2, page(HTML), code=503))
     r = fetch_one(server, "/flaky")
     assert r.status == "ok" and r.attempts == 3 and server.hits("/flaky") == 3
-    assert [e.status for e in r.exchanges[1:]] == [503, 503, 200]  # all kept for WARC
+    assert [e.status for e in r.exchanges[2:]] == [503, 503, 200]  # all kept for WARC
 
 
 def test_5xx_gives_up_after_max_retries(server):

@@ -138,6 +138,16 @@ class HarvestConfig(Section):
 
 
 # -------------------------------------------------------------------------- fetch
+# Product tokens of AI-training / dataset crawlers (operators' published names). A site that
+# disallows one of them by name in robots.txt has refused AI training: we honour it too.
+DEFAULT_OPTOUT_AGENTS = [
+    "GPTBot", "ChatGPT-User", "CCBot", "Google-Extended", "Applebot-Extended", "ClaudeBot",
+    "anthropic-ai", "Claude-Web", "meta-externalagent", "FacebookBot", "Bytespider",
+    "cohere-ai", "cohere-training-data-crawler", "PerplexityBot", "Amazonbot", "Diffbot",
+    "AI2Bot", "Omgilibot", "omgili", "ImagesiftBot", "Timpibot", "YouBot",
+]  # fmt: skip
+
+
 class FetchConfig(Section):
     user_agent: str = Field(
         "webtext/0.1 (+https://github.com/webtext/webtext; research crawler)",
@@ -166,6 +176,10 @@ class FetchConfig(Section):
         description="host -> IP used instead of DNS (as curl --resolve); the guard still applies",
     )
     respect_robots: bool = True
+    optout_agents: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_OPTOUT_AGENTS),
+        description="AI-training crawler tokens whose robots.txt disallow opts a URL out ([]: off)",
+    )
     warc: bool = Field(True, description="keep raw responses as WARC")
     checkpoint_every: int = Field(50, ge=1, description="pages per in-task checkpoint")
 
@@ -255,6 +269,13 @@ class CleanConfig(Section):
     wikipedia_overlap: float = Field(0.5, gt=0, le=1, description="8-gram overlap to drop")
     decontaminate: list[str] = Field(default_factory=list, description="test files to remove")
     decontaminate_overlap: float = Field(0.5, gt=0, le=1)
+    pii: Literal["redact", "drop", "off"] = Field(
+        "redact",
+        description="personal data: redact e-mails/phones/IPs, drop dense pages (reason pii), off",
+    )
+    pii_max_density: float = Field(
+        0.02, gt=0, le=1, description="drop: PII matches per word above which a page is dropped"
+    )
 
 
 # -------------------------------------------------------------------------- dedup
@@ -329,6 +350,14 @@ class OverlapConfig(Section):
     )
 
 
+# ------------------------------------------------------------------------- optout
+class OptoutConfig(Section):
+    lists: list[str] = Field(
+        default_factory=list,
+        description="takedown files (domains, URL prefixes, URLs): applied at harvest and dedup",
+    )
+
+
 # ------------------------------------------------------------------------- report
 class ReportConfig(Section):
     enabled: bool = True
@@ -348,6 +377,7 @@ class Config(Section):
     train: TrainConfig | None = None
     overlap: OverlapConfig = Field(default_factory=OverlapConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    optout: OptoutConfig = Field(default_factory=OptoutConfig)
 
     @field_validator("run_dir")
     @classmethod

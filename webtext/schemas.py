@@ -42,6 +42,9 @@ FETCH_STATUSES = (
     "connection_error",
     "extract_empty",
     "warc_error",  # fetched, but its WARC records could not be written (error says why)
+    "optout:robots_ai",  # robots.txt disallows the URL for an AI-training crawler token
+    "optout:tdmrep",  # TDMRep reservation: header, meta tag or /.well-known/tdmrep.json
+    "optout:noai",  # noai in X-Robots-Tag or <meta name="robots">
 )
 
 # pages/part-NNNNN.parquet: one row per URL attempted

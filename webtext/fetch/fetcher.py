@@ -29,6 +29,14 @@ from webtext.fetch.body import TooLarge, UnsupportedEncoding, decoder_for, sniff
 from webtext.fetch.charset import DecodeTimeout, decode_html
 from webtext.fetch.guard import AddressGuard, BlockedAddress
 from webtext.fetch.http import Deadline, Watchdog, guarded_session
+from webtext.fetch.optout import (
+    OPTOUT_ROBOTS_AI,
+    OPTOUT_TDMREP,
+    SignalReader,
+    TdmRepCache,
+    TdmRules,
+    robots_ai_optout,
+)
 from webtext.fetch.robots import (
     ROBOTS_MAX_BYTES,
     RobotsCache,
@@ -102,6 +110,8 @@ class Fetcher:
         self.watchdog = Watchdog()
         self.agent = product_token(cfg.user_agent)
         self.robots = RobotsCache(self._fetch_robots, self.agent)
+        self.signals = SignalReader(self.agent, cfg.optout_agents)
+        self.tdmrep = TdmRepCache(self._fetch_tdmrep)
         self.requests_made = 0
 
     def close(self) -> None:
@@ -170,6 +180,17 @@ class Fetcher:
             if not policy.allowed(url, self.agent):
                 status = policy.failure_status or "robots_disallowed"
                 raise _Stop(status, policy.reason or f"robots.txt disallows {url}")
+            token = robots_ai_optout(policy.parser, policy.named, url, self.cfg.optout_agents)
+            if token:
+                raise _Stop(OPTOUT_ROBOTS_AI, f"robots.txt disallows {url} for {token}")
+        self._vet_tdmrep(uri, result)
+
+    def _vet_tdmrep(self, uri: Uri, result: FetchResult) -> None:
+        """The origin's /.well-known/tdmrep.json (cached per host) reserving this path."""
+        rules, exchanges = self.tdmrep.rules(uri.origin)
+        result.exchanges.extend(exchanges)
+        if rules.reserved(str(uri)):
+            raise _Stop(OPTOUT_TDMREP, f"/.well-known/tdmrep.json reserves TDM rights on {uri}")
 
     def _request(self, uri: Uri, result: FetchResult, deadline: Deadline) -> str | None:
         """One HTTP exchange; returns the redirect target, or None when the chain ends."""
@@ -214,6 +235,10 @@ class Fetcher:
         if not 200 <= code < 300:
             exchange.truncated = "unspecified"
             raise _Stop("http_error", f"HTTP {code}")
+        signal = self.signals.from_headers(resp.headers.items())
+        if signal:  # refused before the body is read: its text is never stored
+            exchange.truncated = "unspecified"
+            raise _Stop(signal, f"response header opts out of AI training ({signal})")
         sniff = sniff_html(result.content_type, b"<html>")  # the type alone, first
         if not sniff.is_html:
             exchange.truncated = "unspecified"
@@ -227,6 +252,10 @@ class Fetcher:
             html, charset = decode_html(body, result.content_type, deadline.remaining)
         except DecodeTimeout as exc:
             raise _Stop("timeout", f"deadline of {self.cfg.deadline}s passed: {exc}") from None
+        signal = self.signals.from_html(html)
+        if signal:  # a <meta> refusal: the text goes neither to pages/ nor to the WARC
+            exchange.body, exchange.truncated = b"", "unspecified"
+            raise _Stop(signal, f"<meta> tag opts out of AI training ({signal})")
         result.html, result.charset, result.status = html, charset, "ok"
         return None
 
@@ -299,12 +328,25 @@ class Fetcher:
         corrupt Content-Encoding) or that redirects more than 5 times is "unavailable":
         everything allowed, as for a 4xx, and cached like any other answer.
         """
-        result = FetchResult(url=robots_url, status="connection_error")
+        result, body, unavailable = self._fetch_host_file(robots_url)
+        if unavailable is not None:
+            policy = RobotsPolicy(allow_all=True, reason=f"{unavailable}: unavailable, all allowed")
+        else:
+            policy = policy_from_response(
+                result.http_status, body, self.agent, result.error, result.status
+            )
+        policy.exchanges = result.exchanges
+        return policy
+
+    def _fetch_host_file(self, file_url: str) -> tuple[FetchResult, str | None, str | None]:
+        """A per-host file (robots.txt, tdmrep.json): the final answer, its decoded text, and
+        why it is unavailable (cut, undecodable, too many redirects) or None."""
+        result = FetchResult(url=file_url, status="connection_error")
         body: str | None = None
         unavailable: str | None = None
         with self.watchdog.watch(self.cfg.deadline) as deadline:
             try:
-                current = _parse(robots_url)
+                current = _parse(file_url)
                 for hop in range(6):
                     try:
                         self.guard.resolve(current.host, current.effective_port)
@@ -328,14 +370,17 @@ class Fetcher:
                 unavailable = str(exc)
             except _Stop as stop:
                 result.http_status, result.error, result.status = None, stop.error, stop.status
-        if unavailable is not None:
-            policy = RobotsPolicy(allow_all=True, reason=f"{unavailable}: unavailable, all allowed")
-        else:
-            policy = policy_from_response(
-                result.http_status, body, self.agent, result.error, result.status
-            )
-        policy.exchanges = result.exchanges
-        return policy
+        return result, body, unavailable
+
+    def _fetch_tdmrep(self, url: str) -> tuple[TdmRules, list]:
+        """tdmrep.json through robots.txt's fetch path (guard, redirects, 500 KiB cap).
+        Anything but a complete 2xx JSON array of rules: no reservation declared this way."""
+        result, body, unavailable = self._fetch_host_file(url)
+        ok = result.http_status is not None and 200 <= result.http_status < 300
+        if unavailable is not None or not ok:
+            why = unavailable or result.http_status or result.error
+            return TdmRules(note=f"no tdmrep.json ({why})"), result.exchanges
+        return TdmRules.parse(body or ""), result.exchanges
 
     def _robots_request(self, uri: Uri, result: FetchResult, deadline) -> tuple[str | None, str]:
         remaining = deadline.remaining()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from protego import Protego
 
+from webtext.fetch.optout import named_agents
 from webtext.uri import BadUrl, origin
 
 ROBOTS_MAX_BYTES = 500 * 1024
@@ -45,6 +46,7 @@ class RobotsPolicy:
     reason: str | None = None  # why allow_all / disallow_all
     failure_status: str | None = None  # the host itself failed: its pages get this status
     exchanges: list = field(default_factory=list)  # WARC captures of the robots fetch
+    named: frozenset[str] = frozenset()  # tokens with a group of their own (AI opt-outs)
 
     def allowed(self, url: str, agent: str) -> bool:
         if self.disallow_all:
@@ -86,7 +88,7 @@ def policy_from_response(
         rate = parser.request_rate(agent)
         if rate is not None and rate.requests:
             delay = max(delay or 0.0, rate.seconds / rate.requests)
-        return RobotsPolicy(parser=parser, crawl_delay=delay)
+        return RobotsPolicy(parser=parser, crawl_delay=delay, named=named_agents(body))
     if http_status == 429 or http_status >= 500:
         return RobotsPolicy(disallow_all=True, reason=f"robots.txt unreachable: HTTP {http_status}")
     if 300 <= http_status < 400:

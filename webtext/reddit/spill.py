@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webtext.config import HarvestConfig
-from webtext.io import atomic_path, read_json, write_json_atomic
+from webtext.io import atomic_path, read_json, write_json_atomic, write_parquet_atomic
 from webtext.reddit.canonical import domain_partition
 from webtext.reddit.dumps import ReadReport, Submission, iter_submission_blocks
 from webtext.reddit.filters import BadRecord, LinkRow, SubmissionFilter
@@ -339,11 +339,18 @@ def reduce_partition(
     links_dir: str,
     done_dir: str,
     cfg: HarvestConfig,
+    takedown_lists: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Reduce task: every bucket of links file `partition` -> links/part-NNNNN.parquet."""
-    from webtext.io import shard_name
+    """Reduce task: every bucket of links file `partition` -> links/part-NNNNN.parquet.
 
+    Links on a takedown list (`optout.lists`) go to links/optout-NNNNN.parquet instead: never
+    fetched, but still in the ledger with fate `optout:list`."""
+    from webtext.io import shard_name
+    from webtext.takedown import load_lists
+
+    takedown = load_lists(takedown_lists)
     out_path = Path(links_dir) / shard_name(partition)
+    optout_path = Path(links_dir) / shard_name(partition, prefix="optout")
     done_path = Path(done_dir) / shard_name(partition, ".json")
     done = read_json(done_path)
     if done is not None and out_path.exists():
@@ -351,23 +358,39 @@ def reduce_partition(
     cpu = time.process_time()
     sub = buckets_per_partition(cfg)
     totals: Counter[str] = Counter()
+    opted_out: list[pa.Table] = []
     with atomic_path(out_path) as tmp:
         writer = pq.ParquetWriter(str(tmp), LINKS_SCHEMA, compression="zstd")
         try:
             for files in _bucket_groups(spill_dirs, range(partition * sub, (partition + 1) * sub)):
                 links, counts = aggregate_links(_read_bucket(files), cfg.karma, cfg.min_score)
+                if takedown and links.num_rows:
+                    out = pa.array(
+                        [takedown.match(u) for u in links["canonical_url"].to_pylist()], pa.bool_()
+                    )
+                    if pc.any(out).as_py():
+                        opted_out.append(links.filter(out))
+                        links = links.filter(pc.invert(out))
+                        counts["urls_kept"] = links.num_rows
+                        counts["optout_list"] = counts.get("optout_list", 0) + int(
+                            pc.sum(out).as_py()
+                        )
                 totals.update(counts)
                 if links.num_rows:
                     writer.write_table(links)
         finally:
             writer.close()
+    if opted_out:
+        write_parquet_atomic(optout_path, pa.concat_tables(opted_out))
+    else:
+        optout_path.unlink(missing_ok=True)
     stats = {"partition": partition, **{k: totals.get(k, 0) for k in _REDUCE_KEYS}}
     write_json_atomic(done_path, stats)
     cpu_s = time.process_time() - cpu
     return {**stats, "skipped": False, "peak_rss_mb": peak_rss_mb(), "cpu_s": cpu_s}
 
 
-_REDUCE_KEYS = ("submissions", "duplicate_submission", "low_karma", "urls_kept")
+_REDUCE_KEYS = ("submissions", "duplicate_submission", "low_karma", "urls_kept", "optout_list")
 
 
 def iter_link_rows(links_dir: str | Path) -> Iterator[dict[str, Any]]:

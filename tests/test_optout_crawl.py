@@ -1,0 +1,127 @@
+"""AI-training opt-outs at crawl time, against a real local site (tests/web_server.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.web_server import WebServer, page, status
+from webtext.config import FetchConfig
+from webtext.fetch import Crawler, Fetcher
+from webtext.fetch.optout import SignalReader, TdmRules, named_agents
+
+HTML = "<html><head><title>T</title></head><body><p>Hello world</p></body></html>"
+
+
+def cfg(**kw) -> FetchConfig:
+    base = dict(
+        allow_networks=["127.0.0.1/32"],
+        per_host_delay=0.0,
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        deadline=3.0,
+        max_retries=0,
+        concurrency=4,
+    )
+    base.update(kw)
+    return FetchConfig(**base)
+
+
+@pytest.fixture
+def site():
+    with WebServer() as srv:
+        srv.route("/robots.txt", status(404))
+        srv.route("/.well-known/tdmrep.json", status(404))
+        yield srv
+
+
+def crawl(site, paths, **kw):
+    c = cfg(**kw)
+    with Fetcher(c) as fetcher:
+        results = dict(Crawler(fetcher, c).run([site.url(p) for p in paths]))
+    return [results[i] for i in range(len(paths))]
+
+
+def test_gptbot_disallow_stops_news_and_allows_blog(site):
+    site.route("/robots.txt", page("User-agent: GPTBot\nDisallow: /news/\n", "text/plain"))
+    for p in ("/news/a", "/news/b", "/blog/a", "/blog/b"):
+        site.route(p, page(HTML))
+    res = crawl(site, ["/news/a", "/news/b", "/blog/a", "/blog/b"])
+    assert [r.status for r in res] == ["optout:robots_ai"] * 2 + ["ok"] * 2
+    assert "GPTBot" in res[0].error and res[0].html is None
+    assert site.hits("/news/a") == site.hits("/news/b") == 0  # never requested
+    assert site.hits("/blog/a") == site.hits("/blog/b") == 1
+    assert site.hits("/robots.txt") == 1 and site.hits("/.well-known/tdmrep.json") == 1
+
+
+def test_own_rules_still_apply_and_empty_agent_list_turns_it_off(site):
+    robots = "User-agent: GPTBot\nDisallow: /news/\n\nUser-agent: webtext\nDisallow: /private/\n"
+    site.route("/robots.txt", page(robots, "text/plain"))
+    site.route("/news/a", page(HTML))
+    res = crawl(site, ["/private/x", "/news/a"], optout_agents=[])
+    assert [r.status for r in res] == ["robots_disallowed", "ok"]
+    assert site.hits("/private/x") == 0
+
+
+def test_star_group_is_not_an_ai_optout(site):
+    """`User-agent: *` rules are everyone's: an explicit allow for us is not overridden."""
+    robots = "User-agent: *\nDisallow: /\n\nUser-agent: webtext\nAllow: /\n"
+    site.route("/robots.txt", page(robots, "text/plain"))
+    site.route("/a", page(HTML))
+    assert crawl(site, ["/a"])[0].status == "ok"
+
+
+def test_tdmrep_header_meta_and_well_known_each_stop_the_page(site):
+    site.route("/.well-known/tdmrep.json", page(json.dumps([
+        {"location": "/reserved/*", "tdm-reservation": 1, "tdm-policy": "https://x.test/p"},
+        {"location": "/open/", "tdm-reservation": 0},
+        {"location": "/exact.html$", "tdm-reservation": 1},
+    ]), "application/json"))  # fmt: skip
+    site.route("/header", page(HTML, **{"tdm-reservation": "1"}))
+    site.route("/header0", page(HTML, **{"tdm-reservation": "0"}))
+    meta = '<html><head><meta name="tdm-reservation" content="1"></head><body>x</body></html>'
+    site.route("/meta", page(meta))
+    for p in ("/reserved/x", "/open/x", "/exact.html", "/exact.html.bak"):
+        site.route(p, page(HTML))
+    paths = ["/header", "/header0", "/meta", "/reserved/x", "/open/x", "/exact.html",
+             "/exact.html.bak"]  # fmt: skip
+    res = crawl(site, paths)
+    assert [r.status for r in res] == [
+        "optout:tdmrep", "ok", "optout:tdmrep", "optout:tdmrep", "ok", "optout:tdmrep", "ok",
+    ]  # fmt: skip
+    assert site.hits("/reserved/x") == site.hits("/exact.html") == 0  # stopped before the GET
+    assert site.hits("/.well-known/tdmrep.json") == 1  # once per host, cached
+    assert all(r.html is None for r in res if r.status != "ok")
+    meta_page = [e for e in res[2].exchanges if e.url.endswith("/meta")][0]
+    assert meta_page.body == b""  # the refused text is not kept in the WARC either
+
+
+def test_noai_header_and_meta_stop_the_page_noimageai_does_not(site):
+    site.route("/h", page(HTML, **{"X-Robots-Tag": "noindex, noai"}))
+    site.route("/h-other", page(HTML, **{"X-Robots-Tag": "otherbot: noai"}))
+    site.route("/h-gpt", page(HTML, **{"X-Robots-Tag": "GPTBot: noai"}))
+    site.route("/m", page('<html><head><meta name="robots" content="noai, noimageai">'
+                          "</head><body>x</body></html>"))  # fmt: skip
+    site.route("/img", page('<html><head><meta name="robots" content="noimageai">'
+                            "</head><body>x</body></html>"))  # fmt: skip
+    res = crawl(site, ["/h", "/h-other", "/h-gpt", "/m", "/img"])
+    assert [r.status for r in res] == ["optout:noai", "ok", "optout:noai", "optout:noai", "ok"]
+
+
+def test_signal_parsers_edge_cases():
+    assert named_agents("User-Agent: GPTBot # x\nuser-agent:CCBot\nDisallow: /") == {
+        "gptbot",
+        "ccbot",
+    }
+    reader = SignalReader("webtext", ["GPTBot"])
+    assert reader.from_headers([("X-Robots-Tag", "unavailable_after: 2030-01-01")]) is None
+    assert reader.from_headers([("x-robots-tag", "webtext: noai")]) == "optout:noai"
+    assert reader.from_html("<p>noai in the text body is not a tag</p>") is None
+    assert reader.from_html("<meta content='noai' name='GPTBot'>") == "optout:noai"
+    assert reader.from_html("<body><meta name=robots content=noai></body>") == "optout:noai"
+    assert reader.from_html("<p>&lt;meta name=robots content=noai&gt;</p>") is None
+    rules = TdmRules.parse('[{"location": "/a*b$", "tdm-reservation": 1}, {"location": "/"}]')
+    assert rules.reserved("http://x.test/a-zz-b") and not rules.reserved("http://x.test/a-b-c")
+    assert not TdmRules.parse("{not json").rules
+    assert TdmRules.parse('[{"location": "/", "tdm-reservation": 1}]').reserved("http://h/x?q=1")

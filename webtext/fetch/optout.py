@@ -1,0 +1,201 @@
+"""Publishers' refusals of AI training, read at crawl time; an opted-out page is never kept.
+
+Three kinds, each a `fetch_status` and ledger fate of its own:
+
+- `optout:robots_ai`: robots.txt names an AI-training crawler (`fetch.optout_agents`, e.g.
+  GPTBot, CCBot, Google-Extended) in a `User-agent` line and disallows the URL for it. Only
+  groups that name the token count: a `User-agent: *` rule is a rule for every crawler,
+  which our own `fetch.user_agent` check already applies (`robots_disallowed`).
+- `optout:noai`: `noai` in an `X-Robots-Tag` header or a `<meta name="robots">` tag (or
+  one named for our token or an opt-out token), the directive DeviantArt proposed in 2022
+  and others adopted. `noimageai` reserves images only: we keep text, so it does not stop
+  a page.
+- `optout:tdmrep`: the W3C TDM Reservation Protocol (TDMRep, final report 2024):
+  `tdm-reservation: 1` as an HTTP header, as `<meta name="tdm-reservation" content="1">`,
+  or from the origin's `/.well-known/tdmrep.json` (fetched once per host, cached like
+  robots.txt). Any one of them reserving the rights is enough.
+
+Header signals stop the page before its body is read; meta signals after it is decoded, and
+the body is then dropped from the WARC record too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+OPTOUT_ROBOTS_AI = "optout:robots_ai"
+OPTOUT_TDMREP = "optout:tdmrep"
+OPTOUT_NOAI = "optout:noai"
+OPTOUT_LIST = "optout:list"
+OPTOUT_FORGOTTEN = "optout:forgotten"
+FETCH_OPTOUTS = (OPTOUT_ROBOTS_AI, OPTOUT_TDMREP, OPTOUT_NOAI)
+OPTOUT_KINDS = (*FETCH_OPTOUTS, OPTOUT_LIST, OPTOUT_FORGOTTEN)
+
+TDMREP_PATH = "/.well-known/tdmrep.json"
+TDMREP_MAX_RULES = 10_000
+
+_UA_LINE = re.compile(r"(?im)^[ \t]*user-agent[ \t]*:[ \t]*([^\s#]+)")
+
+
+# ----------------------------------------------------------------------- robots.txt
+def named_agents(robots_text: str | None) -> frozenset[str]:
+    """Lower-case product tokens that have a group of their own in a robots.txt."""
+    if not robots_text:
+        return frozenset()
+    return frozenset(m.group(1).strip().lower() for m in _UA_LINE.finditer(robots_text))
+
+
+def robots_ai_optout(parser, named: frozenset[str], url: str, agents: Iterable[str]) -> str | None:
+    """The first opt-out token whose own robots.txt group disallows `url`, else None."""
+    if parser is None or not named:
+        return None
+    for agent in agents:
+        token = agent.strip().lower()
+        if token in named and not parser.can_fetch(url, token):
+            return agent
+    return None
+
+
+# ------------------------------------------------------------------- noai / TDMRep
+_XRT_DIRECTIVES_WITH_COLON = {
+    "unavailable_after",
+    "max-snippet",
+    "max-image-preview",
+    "max-video-preview",
+}
+
+
+def _directives(value: str) -> tuple[str | None, set[str]]:
+    """'GPTBot: noai, noimageai' -> ('gptbot', {'noai', 'noimageai'})."""
+    agent = None
+    head, sep, rest = value.partition(":")
+    if sep and head.strip().lower() not in _XRT_DIRECTIVES_WITH_COLON and " " not in head.strip():
+        agent, value = head.strip().lower(), rest
+    return agent, {d.strip().lower() for d in re.split(r"[,\s]+", value) if d.strip()}
+
+
+@dataclass
+class SignalReader:
+    """Reads the page-level signals for our token and the opt-out tokens."""
+
+    agent: str
+    optout_agents: Iterable[str] = ()
+    _agents: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._agents = frozenset({self.agent.lower(), *(a.lower() for a in self.optout_agents)})
+
+    def from_headers(self, headers: Iterable[tuple[str, str]]) -> str | None:
+        """`optout:noai` / `optout:tdmrep` from response headers, else None."""
+        for name, value in headers:
+            key = name.strip().lower()
+            if key == "x-robots-tag":
+                agent, found = _directives(value)
+                if "noai" in found and (agent is None or agent in self._agents):
+                    return OPTOUT_NOAI
+            elif key == "tdm-reservation" and value.strip() == "1":
+                return OPTOUT_TDMREP
+        return None
+
+    def from_html(self, html: str, limit: int = 256 * 1024) -> str | None:
+        """`optout:noai` / `optout:tdmrep` from <meta> tags, else None (cheap pre-check)."""
+        head = html[:limit]
+        lower = head.lower()
+        if "noai" not in lower and "tdm-reservation" not in lower:
+            return None
+        # anywhere in the first 256 KiB, not only in <head>: broken markup (or a CMS that
+        # puts it in <body>) must not turn a refusal into consent
+        for tag in _META.finditer(head):
+            attrs = {k.lower(): _unquote(v) for k, v in _ATTR.findall(tag.group(1))}
+            name = attrs.get("name", "").strip().lower()
+            content = attrs.get("content", "")
+            if name == "tdm-reservation" and content.strip() == "1":
+                return OPTOUT_TDMREP
+            if name == "robots" or name in self._agents:
+                if "noai" in _directives(content)[1]:
+                    return OPTOUT_NOAI
+        return None
+
+
+_META = re.compile(r"(?is)<meta\b([^>]*)>")
+_ATTR = re.compile(r"""([A-Za-z_:][-\w:.]*)\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+)""")
+
+
+def _unquote(value: str) -> str:
+    if value[:1] in "\"'" and value[-1:] == value[:1]:
+        return value[1:-1]
+    return value
+
+
+# -------------------------------------------------------------- /.well-known/tdmrep.json
+def _pattern(location: str) -> re.Pattern[str]:
+    """A TDMRep `location` (robots.txt path syntax: `*` any run, `$` end) as a regex."""
+    location = location if location.startswith("/") else "/" + location
+    anchored = location.endswith("$")
+    body = location[:-1] if anchored else location
+    regex = ".*".join(re.escape(part) for part in body.split("*"))
+    return re.compile(regex + ("$" if anchored else ""), re.S)
+
+
+@dataclass
+class TdmRules:
+    """The rules of one origin's tdmrep.json; the first rule whose location matches wins."""
+
+    rules: list[tuple[re.Pattern[str], bool]] = field(default_factory=list)
+    note: str = ""  # why there are no rules (missing file, bad JSON), for the logs
+
+    @classmethod
+    def parse(cls, text: str) -> TdmRules:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            return cls(note=f"tdmrep.json is not JSON: {exc}")
+        if not isinstance(data, list):
+            return cls(note="tdmrep.json is not a JSON array of rules")
+        rules = []
+        for item in data[:TDMREP_MAX_RULES]:
+            if not isinstance(item, dict) or not isinstance(item.get("location"), str):
+                continue
+            reserved = item.get("tdm-reservation")
+            rules.append((_pattern(item["location"]), reserved in (1, "1", True)))
+        return cls(rules=rules)
+
+    def reserved(self, url: str) -> bool:
+        parts = urlsplit(url)
+        path = unquote(parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for pattern, reserved in self.rules:
+            if pattern.match(path):
+                return reserved
+        return False
+
+
+class TdmRepCache:
+    """One tdmrep.json per scheme+host, fetched by the first thread that asks (like robots)."""
+
+    def __init__(self, fetch_file):
+        self._fetch_file = fetch_file  # url -> (TdmRules, exchanges)
+        self._rules: dict[str, TdmRules] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def rules(self, origin: str) -> tuple[TdmRules, list]:
+        """(rules, exchanges made now: empty unless this call fetched the file)."""
+        with self._lock:
+            if origin in self._rules:
+                return self._rules[origin], []
+            lock = self._locks.setdefault(origin, threading.Lock())
+        with lock:
+            with self._lock:
+                if origin in self._rules:
+                    return self._rules[origin], []
+            rules, exchanges = self._fetch_file(origin + TDMREP_PATH)
+            self.fetches += 1
+            with self._lock:
+                self._rules[origin] = rules
+            return rules, exchanges
