@@ -45,8 +45,10 @@ def shard_items(paths: RunPaths) -> list[tuple[str, str, str]]:
 
 def summarise(results: list[dict[str, Any]], wall_seconds: float) -> dict[str, Any]:
     dropped: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
     for r in results:
         dropped.update(r["dropped"])
+        pii.update(r.get("pii") or {})
     processed = [r for r in results if not r["skipped"]]
     docs = sum(r["candidates"] for r in processed)
     task_seconds = sum(r["seconds"] for r in processed)
@@ -58,6 +60,7 @@ def summarise(results: list[dict[str, Any]], wall_seconds: float) -> dict[str, A
         "kept": sum(r["kept"] for r in results),
         "dropped": sum(dropped.values()),
         "dropped_by_reason": dict(sorted(dropped.items())),
+        "pii_redacted": dict(sorted(pii.items())),  # personal data replaced, per kind
         "docs_per_s": round(docs / wall_seconds, 1) if docs and wall_seconds > 0 else None,
         # per task = per core: time spent cleaning, without the one-off model loading
         "docs_per_s_per_task": round(docs / task_seconds, 1) if docs and task_seconds else None,

@@ -86,6 +86,16 @@ class FilterChain:
     def reset_counts(self) -> None:
         self.seen = 0
         self.dropped.clear()
+        for f in self.filters:
+            if hasattr(f, "reset_counts"):
+                f.reset_counts()
+
+    def pii_counts(self) -> dict[str, int]:
+        """Personal data redacted per kind (email, phone, ipv4, ipv6) since the last reset."""
+        out: Counter[str] = Counter()
+        for f in self.filters:
+            out.update(getattr(f, "counts", None) or {})
+        return dict(sorted(out.items()))
 
     @property
     def names(self) -> list[str]:

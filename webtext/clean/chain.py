@@ -6,6 +6,7 @@ from webtext.clean.base import Filter, FilterChain
 from webtext.clean.botwall import Botwall
 from webtext.clean.language import Language
 from webtext.clean.overlap_filters import build_overlap_filters
+from webtext.clean.pii import PiiFilter
 from webtext.clean.quality import (
     AlphaRatio,
     Boilerplate,
@@ -21,7 +22,8 @@ from webtext.config import CleanConfig, OverlapConfig
 
 def build_filters(clean: CleanConfig, overlap: OverlapConfig | None = None) -> list[Filter]:
     """Host check, then length, then per-character and per-line statistics, then the
-    reference-text overlap filters, and language identification (the costliest) last.
+    reference-text overlap filters, language identification (the costliest), then the
+    personal-data filter, which rewrites the text of the pages kept.
     The first filter that drops a page names its reason, so a page is judged by cheap
     rules before langdetect spends milliseconds on it."""
     filters: list[Filter] = [
@@ -46,6 +48,8 @@ def build_filters(clean: CleanConfig, overlap: OverlapConfig | None = None) -> l
             clean.language_backend,
         )
     )
+    if clean.pii != "off":  # last: only pages every other filter kept pay for it
+        filters.append(PiiFilter(clean.pii, clean.pii_max_density))
     return filters
 
 

@@ -78,19 +78,22 @@ def clean_table(table: pa.Table, chain: FilterChain) -> tuple[pa.Table, pa.Table
     kept_parts: list[pa.Table] = []
     dropped: dict[str, list[Any]] = {name: [] for name in DROPPED_SCHEMA.names}
     for batch in ok.to_batches(max_chunksize=BATCH_ROWS):
-        mask, langs, probs = [], [], []
+        mask, langs, probs, texts = [], [], [], []
         for page in batch.to_pylist():
             decision = chain.check(page)
             mask.append(decision.kept)
             if decision.kept:
                 langs.append(page.get("lang"))
                 probs.append(page.get("lang_prob"))
+                texts.append(page.get("text"))  # as the filters left it (PII redacted)
             else:
                 dropped["url"].append(page.get("url"))
                 dropped["canonical_url"].append(page.get("canonical_url"))
                 dropped["reason"].append(decision.reason)
                 dropped["detail"].append(decision.detail)
         kept = pa.Table.from_batches([batch]).filter(pa.array(mask, pa.bool_()))
+        at = kept.schema.get_field_index("text")
+        kept = kept.set_column(at, kept.schema.field(at), pa.array(texts, pa.string()))
         kept = kept.append_column("lang", pa.array(langs, pa.string()))
         kept_parts.append(kept.append_column("lang_prob", pa.array(probs, pa.float64())))
     kept_table = (
@@ -152,6 +155,7 @@ def clean_shard(
         "candidates": chain.seen,
         "kept": kept.num_rows,
         "dropped": dict(sorted(Counter(dropped["reason"].to_pylist()).items())),
+        "pii": chain.pii_counts(),
     }
     write_parquet_atomic(dropped_path, dropped)
     # timing stays out of the file, so the same input and config give the same bytes
