@@ -99,9 +99,12 @@ def run(cfg: Config) -> dict[str, Any]:
             reuse=reuse,
         )
 
+    buckets = {p.split: p.buckets for p in plans}
     write_json_atomic(
         paths.shards_index,
-        build_index(entries, shard_tokens=tc.shard_tokens, val_fraction=tc.val_fraction),
+        build_index(
+            entries, shard_tokens=tc.shard_tokens, val_fraction=tc.val_fraction, buckets=buckets
+        ),
     )
     totals = {s: [e for e in entries if e["split"] == s] for s in SPLITS}
     stats: dict[str, Any] = {
@@ -114,7 +117,9 @@ def run(cfg: Config) -> dict[str, Any]:
         stats[f"{split}_documents"] = sum(e["rows"] for e in items)
         stats[f"{split}_tokens"] = sum(e["tokens"] for e in items)
         stats[f"{split}_shards"] = len(items)
-    marker.mark_done(fingerprint, stats)
+    # forget recomputes this stage's fingerprint after it rewrites documents/: it needs the
+    # config part, which it cannot rebuild without the config file
+    marker.mark_done(fingerprint, stats, config_fingerprint=cfg.fingerprint("tokenize"))
     if not tc.keep_intermediate:
         shutil.rmtree(work, ignore_errors=True)
     log.info(

@@ -74,7 +74,11 @@ POSITIVES = [
     ("addr=100.64.0.7", "100.64.0.7", "ipv4"),
     ("visitors like 198.51.100.23 and others", "198.51.100.23", "ipv4"),
     ("v6 2001:db8::1 works", "2001:db8::1", "ipv6"),
-    ("full 2001:0db8:85a3:0000:0000:8a2e:0370:7334 address", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", "ipv6"),  # noqa: E501
+    (
+        "full 2001:0db8:85a3:0000:0000:8a2e:0370:7334 address",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        "ipv6",
+    ),  # noqa: E501
     ("link-local fe80::1ff:fe23:4567:890a here", "fe80::1ff:fe23:4567:890a", "ipv6"),
     ("loopback ::1 only", "::1", "ipv6"),
     ("mapped ::ffff:192.0.2.128 seen", "::ffff:192.0.2.128", "ipv6"),
@@ -184,8 +188,12 @@ def test_redaction_replaces_with_fixed_placeholders():
 def _pages(texts):
     rows = [
         {name: None for name in PAGES_SCHEMA.names}
-        | {"url": f"http://x.test/{i}", "canonical_url": f"http://x.test/{i}",
-           "fetch_status": "ok", "text": t}  # fmt: skip
+        | {
+            "url": f"http://x.test/{i}",
+            "canonical_url": f"http://x.test/{i}",
+            "fetch_status": "ok",
+            "text": t,
+        }  # fmt: skip
         for i, t in enumerate(texts)
     ]
     return pa.Table.from_pylist(rows, schema=PAGES_SCHEMA)

@@ -151,10 +151,11 @@ class StageMarker:
         data = self.read()
         return bool(data) and data.get("fingerprint") == fingerprint
 
-    def mark_done(self, fingerprint: str, stats: dict[str, Any] | None = None) -> None:
+    def mark_done(self, fingerprint: str, stats: dict[str, Any] | None = None, **extra: Any) -> None:
         write_json_atomic(
             self.path,
             {
+                **extra,
                 "stage": self.stage,
                 "fingerprint": fingerprint,
                 "finished_at": time.time(),

@@ -50,7 +50,16 @@ _PATTERN = re.compile(
     # national with trunk 0: 020 7946 0958, 01 23 45 67 89, 030-12345678, 0412 345 678
     rf"|(?P<trunk>(?<![\w+.\-/,])0\d{{1,4}}(?:{_SEP}\d{{2,8}}){{1,4}}(?!\w|[.\-/,]\d))"
 )
-_MAYBE_DIGITS = re.compile(r"\d")
+# cheap candidate spans: the full pattern runs only inside these (and around each "@")
+# (each alternative starts with a plain character set or literal, which re scans for in C;
+# a leading optional group would make it try every position in Python-level steps: 6x slower)
+_CANDIDATE = re.compile(
+    r"\d[\d .\-()\u00a0]{5,}\d"  # phone numbers, IPv4
+    r"|:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*"  # IPv6 (from its first ':')
+)
+_BACK = 5  # a candidate's window starts this much earlier: "+", "(", an IPv6 first group
+_EMAIL_BEFORE, _EMAIL_AFTER = 65, 256  # local part <= 64 chars; domain <= 253
+_LOOKAHEAD = 3  # chars after a candidate that the pattern's (?!...) tests must see
 
 
 def _digits(text: str) -> int:
@@ -88,15 +97,43 @@ def _kind(match: re.Match[str]) -> str | None:
     return None
 
 
-def find_pii(text: str) -> list[tuple[str, int, int]]:
-    """(kind, start, end) of every personal datum in `text`, in order."""
-    if not text or (not _MAYBE_DIGITS.search(text) and "@" not in text):
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Merged [start, end) ranges that may hold personal data."""
+    spans = [(max(0, m.start() - _BACK), m.end()) for m in _CANDIDATE.finditer(text)]
+    at = text.find("@")
+    while at >= 0:
+        spans.append((max(0, at - _EMAIL_BEFORE), at + _EMAIL_AFTER))
+        at = text.find("@", at + 1)
+    if not spans:
         return []
-    found = []
-    for match in _PATTERN.finditer(text):
-        kind = _kind(match)
-        if kind is not None:
-            found.append((kind, match.start(), match.end()))
+    spans.sort()
+    merged = [spans[0]]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def find_pii(text: str) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of every personal datum in `text`, in order.
+
+    The combined pattern runs only over candidate windows (`_windows`): for ordinary prose
+    that is a few percent of the text. Its look-behinds see the real text before a window,
+    and each window reaches `_LOOKAHEAD` characters past its candidate for the look-aheads.
+    """
+    if not text:
+        return []
+    found: list[tuple[str, int, int]] = []
+    size = len(text)
+    for start, end in _windows(text):
+        for match in _PATTERN.finditer(text, start, min(size, end + _LOOKAHEAD)):
+            if found and match.start() < found[-1][2]:
+                continue
+            kind = _kind(match)
+            if kind is not None:
+                found.append((kind, match.start(), match.end()))
     return found
 
 

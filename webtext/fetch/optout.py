@@ -116,9 +116,8 @@ class SignalReader:
             content = attrs.get("content", "")
             if name == "tdm-reservation" and content.strip() == "1":
                 return OPTOUT_TDMREP
-            if name == "robots" or name in self._agents:
-                if "noai" in _directives(content)[1]:
-                    return OPTOUT_NOAI
+            if (name == "robots" or name in self._agents) and "noai" in _directives(content)[1]:
+                return OPTOUT_NOAI
         return None
 
 

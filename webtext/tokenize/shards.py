@@ -1,13 +1,22 @@
 """The token shard format: Arrow IPC files plus a versioned `index.json`.
 
-    shards/train/train-00000.arrow   one row per document: id (string), tokens (list<uint16>)
-    shards/val/val-00000.arrow       documents sorted by id; each token list ends with 50256
-    shards/index.json                written last: tokenizer, split rule, per-shard sha256
+    shards/train/train-00007.arrow   one row per document: id (string), tokens (list<uint16>)
+    shards/val/val-00003.arrow       documents sorted by id; each token list ends with 50256
+    shards/index.json                written last: tokenizer, split and layout rules, sha256s
 
 A shard is an uncompressed IPC *file* (random access, memory-mappable) holding ONE record
 batch, so the tokens of the whole shard are one contiguous uint16 buffer that a reader views
-with numpy without copying. Shard boundaries depend only on the sorted documents and
-`shard_tokens`, never on how many tasks or input files produced them.
+with numpy without copying.
+
+Layout (format 2): a document's shard is a bucket of its id hash, `split_key(id) mod
+buckets` (the low bits of the same sha256 that decides the split), file number = bucket;
+empty buckets have no file. `buckets` per split is the smallest power of two that keeps
+the mean shard at or under `shard_tokens` (and every shard under 2**31 tokens). So the
+layout depends only on the set of documents, never on how many tasks or input files
+produced them, and removing a document (`webtext forget`) changes only the shard that held
+it, unless the split's token total falls below a power-of-two boundary, where the bucket
+count halves and every shard of that split is rewritten. Format 1 cut the id-sorted
+documents greedily, so one removal moved every later boundary.
 """
 
 from __future__ import annotations
@@ -23,11 +32,11 @@ import numpy as np
 import pyarrow as pa
 
 from webtext.io import atomic_path, shard_name
-from webtext.tokenize.encode import SPLIT_RULE, TOKEN_TYPE
+from webtext.tokenize.encode import SPLIT_RULE, TOKEN_DTYPE, TOKEN_TYPE
 from webtext.tokenize.gpt2 import ENCODING_NAME, EOT_ID, VOCAB_SIZE, vocab_hashes
 
 FORMAT_NAME = "webtext-token-shards"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "val")
 SHARD_SUFFIX = ".arrow"
 
@@ -71,17 +80,46 @@ def readable(path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------------------- plan
+LAYOUT_RULE = (
+    "shard number = split_key(id) mod buckets; buckets per split = the smallest power of two "
+    "with total tokens <= buckets * shard_tokens and every shard < 2**31 tokens; "
+    "ascending id inside a shard; empty buckets have no file"
+)
+MAX_SHARD_TOKENS = 2**31 - 1  # Arrow list<> int32 offsets
+
+
+def bucket_layout(keys: np.ndarray, lengths: np.ndarray, shard_tokens: int) -> tuple[int, np.ndarray]:
+    """(buckets, bucket of each document) for one split's split keys and token counts."""
+    if shard_tokens < 1:
+        raise ValueError(f"shard_tokens must be >= 1, got {shard_tokens}")
+    if not len(keys):
+        return 0, np.zeros(0, dtype=np.int64)
+    keys = np.asarray(keys, dtype=np.uint64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    buckets = 1
+    while True:
+        if total <= buckets * shard_tokens:
+            which = (keys & np.uint64(buckets - 1)).astype(np.int64)
+            if int(np.bincount(which, weights=lengths, minlength=buckets).max()) <= (
+                MAX_SHARD_TOKENS
+            ):
+                return buckets, which
+        buckets *= 2
+
+
 @dataclass
 class ShardPlan:
     """Which documents form one output shard, in output order (ascending id)."""
 
     split: str
-    index: int
+    index: int  # the bucket: shard file number
     file_idx: np.ndarray  # int32: which intermediate file each row comes from
     row_idx: np.ndarray  # int64: row inside that file
     tokens: int
     first_id: str = ""
     last_id: str = ""
+    buckets: int = 1  # of this split
 
     @property
     def relpath(self) -> str:
@@ -112,8 +150,41 @@ def chunk_by_tokens(lengths: np.ndarray, shard_tokens: int) -> list[tuple[int, i
 
 
 # --------------------------------------------------------------------------- index
+def shard_entry(split: str, bucket: int, rows: int, tokens: int, sha256: str,
+                first_id: str, last_id: str) -> dict[str, Any]:  # fmt: skip
+    """One index.json `shards` item: tokenize and forget both build it here."""
+    return {
+        "file": shard_relpath(split, bucket),
+        "split": split,
+        "bucket": bucket,
+        "rows": rows,
+        "tokens": tokens,
+        "sha256": sha256,
+        "first_id": first_id,
+        "last_id": last_id,
+    }
+
+
+def fresh_shard_table(ids: list[str], lengths: np.ndarray, flat: np.ndarray) -> pa.Table:
+    """A shard's table in newly built buffers, so equal rows always give equal file bytes."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "tokens": pa.ListArray.from_arrays(
+                pa.array(offsets), pa.array(np.ascontiguousarray(flat, dtype=TOKEN_DTYPE))
+            ),
+        }
+    )
+
+
 def build_index(
-    shards: Sequence[dict[str, Any]], *, shard_tokens: int, val_fraction: float
+    shards: Sequence[dict[str, Any]],
+    *,
+    shard_tokens: int,
+    val_fraction: float,
+    buckets: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """index.json content. Only content-derived values: equal documents -> equal bytes."""
     totals = {
@@ -136,8 +207,12 @@ def build_index(
             "encoding": "encode_ordinary(text) + [eot_id]",
         },
         "columns": {"id": "string", "tokens": "list<uint16>"},
-        "order": "ascending document id within each split",
+        "order": "shards by bucket, ascending document id within a shard",
         "split_rule": SPLIT_RULE,
+        "layout": {
+            "rule": LAYOUT_RULE,
+            "buckets": {split: int((buckets or {}).get(split, 0)) for split in SPLITS},
+        },
         "val_fraction": val_fraction,
         "shard_tokens": shard_tokens,
         "shards": [dict(s) for s in shards],

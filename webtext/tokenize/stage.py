@@ -4,9 +4,11 @@
    (`_work/tokenize/part-N.arrow`: id, tokens, split_key), in input order. Parallel, one task
    per input file, tiktoken threads inside.
 2. `plan_shards`: on the driver, read only ids, token counts and split keys (memory-mapped),
-   sort every document by id, split train/val by the id hash, cut each split into shards of
-   at most `shard_tokens` tokens. The plan depends on the documents, never on the number of
-   input files or tasks, so the shards are byte-identical however the work was divided.
+   sort every document by id, split train/val by the id hash, give each document the shard
+   of its id hash bucket (`shards.bucket_layout`). The plan depends on the set of
+   documents, never on the number of input files or tasks, so the shards are
+   byte-identical however the work was divided, and removing a document touches only its
+   own shard (`webtext forget`).
 3. `write_planned_shard`: gather one shard's rows from the intermediates, write it. Parallel.
 """
 
@@ -31,8 +33,10 @@ from webtext.tokenize.shards import (
     FORMAT_VERSION,
     SPLITS,
     ShardPlan,
-    chunk_by_tokens,
+    bucket_layout,
     file_sha256,
+    fresh_shard_table,
+    shard_entry,
     write_shard,
 )
 
@@ -147,22 +151,32 @@ def plan_shards(
             raise DuplicateIdError(
                 f"document id {dup!r} occurs more than once in documents/: ids must be unique"
             )
-    val_sorted = is_val(np.concatenate(keys)[order], val_fraction)
+    keys_sorted = np.concatenate(keys)[order]
+    val_sorted = is_val(keys_sorted, val_fraction)
     plans: list[ShardPlan] = []
     for split in SPLITS:
         positions = np.flatnonzero(val_sorted == (split == "val"))  # positions in sorted order
         picked = order[positions]
-        for i, (a, b) in enumerate(chunk_by_tokens(lengths_all[picked], shard_tokens)):
-            rows = picked[a:b]
+        buckets, which = bucket_layout(keys_sorted[positions], lengths_all[picked], shard_tokens)
+        if not buckets:
+            continue
+        by_bucket = np.argsort(which, kind="stable")  # id order kept inside a bucket
+        starts = np.searchsorted(which[by_bucket], np.arange(buckets + 1))
+        for bucket in range(buckets):
+            members = by_bucket[starts[bucket] : starts[bucket + 1]]
+            if not len(members):
+                continue
+            rows = picked[members]
             plans.append(
                 ShardPlan(
                     split=split,
-                    index=i,
+                    index=bucket,
                     file_idx=file_all[rows],
                     row_idx=row_all[rows],
                     tokens=int(lengths_all[rows].sum()),
-                    first_id=sorted_ids[int(positions[a])].as_py(),
-                    last_id=sorted_ids[int(positions[b - 1])].as_py(),
+                    first_id=sorted_ids[int(positions[members[0]])].as_py(),
+                    last_id=sorted_ids[int(positions[members[-1]])].as_py(),
+                    buckets=buckets,
                 )
             )
     return plans
@@ -187,14 +201,8 @@ def _gather(plan: ShardPlan, intermediates: list[str]) -> pa.Table:
     table = grouped.take(pa.array(inverse)).combine_chunks()
     tokens: pa.ListArray = table.column("tokens").chunk(0)
     offsets = tokens.offsets.to_numpy()
-    flat = np.ascontiguousarray(tokens.values.to_numpy()[offsets[0] : offsets[-1]])
-    new_offsets = (offsets - offsets[0]).astype(np.int32)
-    return pa.table(
-        {
-            "id": pa.array(table.column("id").to_pylist(), pa.string()),
-            "tokens": pa.ListArray.from_arrays(pa.array(new_offsets), pa.array(flat)),
-        }
-    )
+    flat = tokens.values.to_numpy()[offsets[0] : offsets[-1]]
+    return fresh_shard_table(table.column("id").to_pylist(), np.diff(offsets), flat)
 
 
 def write_planned_shard(
@@ -215,12 +223,5 @@ def write_planned_shard(
         if table.num_rows != plan.rows:
             raise RuntimeError(f"{out}: gathered {table.num_rows} rows, planned {plan.rows}")
         write_shard(out, table)
-    return {
-        "file": plan.relpath,
-        "split": plan.split,
-        "rows": plan.rows,
-        "tokens": plan.tokens,
-        "sha256": file_sha256(out),
-        "first_id": plan.first_id,
-        "last_id": plan.last_id,
-    }
+    return shard_entry(plan.split, plan.index, plan.rows, plan.tokens, file_sha256(out),
+                       plan.first_id, plan.last_id)  # fmt: skip

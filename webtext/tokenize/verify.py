@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -18,7 +17,7 @@ from webtext.paths import RunPaths
 from webtext.tokenize.encode import is_val, split_keys
 from webtext.tokenize.gpt2 import ENCODING_NAME, EOT_ID, VOCAB_SIZE, get_encoding, vocab_hashes
 from webtext.tokenize.reader import ShardReader, read_index
-from webtext.tokenize.shards import SPLITS, file_sha256
+from webtext.tokenize.shards import SPLITS, file_sha256, shard_relpath
 
 
 @dataclass
@@ -79,9 +78,15 @@ def _check_contents(
     ):
         problems.append(f"{name}: first/last id differ from the index")
     want_val = entry["split"] == "val"
-    wrong = int(np.sum(is_val(split_keys(ids.to_pylist()), val_fraction) != want_val))
+    keys = split_keys(ids.to_pylist())
+    wrong = int(np.sum(is_val(keys, val_fraction) != want_val))
     if wrong:
         problems.append(f"{name}: {wrong} documents belong to the other split")
+    buckets = entry.get("_buckets", 0)
+    if buckets:
+        misplaced = int(np.sum((keys & np.uint64(buckets - 1)) != np.uint64(entry["bucket"])))
+        if misplaced:
+            problems.append(f"{name}: {misplaced} documents belong to another bucket")
 
 
 def _documents_text(documents: Path, ids: set[str]) -> dict[str, str]:
@@ -120,9 +125,16 @@ def verify_run(run_dir: str | Path, *, sample: int = 64, seed: int = 0) -> Verif
     problems += [f"{f}: listed in index.json but missing" for f in sorted(listed - on_disk)]
     problems += [f"{f}: not listed in index.json (extra file)" for f in sorted(on_disk - listed)]
 
+    buckets = index.get("layout", {}).get("buckets", {})
     readers: list[tuple[dict[str, Any], ShardReader]] = []
     for entry in entries:
         if entry["file"] not in on_disk:
+            continue
+        entry = {**entry, "_buckets": int(buckets.get(entry["split"], 0))}
+        if not 0 <= entry.get("bucket", -1) < entry["_buckets"] or entry["file"] != shard_relpath(
+            entry["split"], entry["bucket"]
+        ):
+            problems.append(f"{entry['file']}: bucket {entry.get('bucket')} outside the layout")
             continue
         if not entry["file"].startswith(f"{entry['split']}/"):
             problems.append(f"{entry['file']}: listed as split {entry['split']!r}")
@@ -139,8 +151,8 @@ def verify_run(run_dir: str | Path, *, sample: int = 64, seed: int = 0) -> Verif
         if index["totals"].get(split) != want:
             problems.append(f"index totals for {split} {index['totals'].get(split)} != {want}")
         for a, b in pairwise(mine):
-            if not a["last_id"] < b["first_id"]:
-                problems.append(f"{a['file']} and {b['file']}: ids overlap or are out of order")
+            if not a["bucket"] < b["bucket"]:
+                problems.append(f"{a['file']} and {b['file']}: shards out of bucket order")
     if sample:
         _check_text(paths.documents, readers, index["val_fraction"], sample, seed, result)
     return result
@@ -223,29 +235,26 @@ def _check_every_document(
 ) -> None:
     """Every document against its row, one documents/ file at a time (bounded memory); also
     finds documents that no shard holds and rows whose document is gone."""
-    by_split: dict[bool, list[tuple[dict, ShardReader]]] = {True: [], False: []}
-    for entry, reader in readers:
-        by_split[entry["split"] == "val"].append((entry, reader))
-    firsts = {k: [e["first_id"] for e, _ in v] for k, v in by_split.items()}
+    by_bucket = {(e["split"] == "val", e["bucket"]): r for e, r in readers}
+    buckets = {e["split"] == "val": e["_buckets"] for e, _ in readers}
     enc, problems = get_encoding(), _TextProblems(result)
     matched = 0
     for path in sorted(documents.glob("part-*.parquet")):
         table = pq.read_table(path, columns=["id", "text"])
         ids, texts = table.column("id").to_pylist(), table.column("text").to_pylist()
-        vals = is_val(split_keys(ids), val_fraction)
-        groups: dict[int, list[int]] = {}
-        keys: dict[int, bool] = {}
+        keys = split_keys(ids)
+        vals = is_val(keys, val_fraction)
+        groups: dict[tuple[bool, int], list[int]] = {}
         for n, doc_id in enumerate(ids):
             in_val = bool(vals[n])
-            s = bisect_right(firsts[in_val], doc_id) - 1
-            if s < 0:
+            count = buckets.get(in_val, 0)
+            key = (in_val, int(keys[n]) & (count - 1)) if count else None
+            if key not in by_bucket:
                 result.problems.append(f"document {doc_id} ({path.name}) is in no shard")
                 continue
-            key = s * 2 + in_val
             groups.setdefault(key, []).append(n)
-            keys[key] = in_val
         for key, members in groups.items():
-            _, reader = by_split[keys[key]][key // 2]
+            reader = by_bucket[key]
             found = pc.index_in(
                 pa.array([ids[n] for n in members], pa.string()), value_set=reader.ids
             ).to_pylist()
