@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from dedup.minhash import MinHashParams, optimal_bands
 from dedup.stage import Shard, local_executor, run_dedup
-from webtext.config import Config, DedupConfig
+from webtext.config import Config, ConfigError, DedupConfig
 from webtext.io import StageMarker, clean_temp_files, combine_fingerprint, file_digest
 from webtext.paths import RunPaths
 from webtext.progress import log
@@ -65,7 +65,13 @@ def fingerprint(cfg: Config) -> str:
     paths = RunPaths.of(cfg.run_dir)
     inputs = sorted(paths.cleaned.glob("part-*.parquet")) if paths.cleaned.is_dir() else []
     digests = [[p.name, file_digest(p)] for p in inputs]
-    return combine_fingerprint(cfg.fingerprint("overlap"), algo, digests)
+    from webtext.takedown import TakedownError, lists_digest
+
+    try:
+        lists = lists_digest(cfg.optout.lists)
+    except TakedownError as exc:
+        raise ConfigError(str(exc)) from None
+    return combine_fingerprint(cfg.fingerprint("overlap"), algo, digests, *([lists] if lists else []))
 
 
 def input_shards(paths: RunPaths) -> list[Shard]:
@@ -86,6 +92,45 @@ def input_shards(paths: RunPaths) -> list[Shard]:
         shards.append(Shard(index, str(path), offset, rows))
         offset += rows
     return shards
+
+
+def _takedown(cfg: Config, paths: RunPaths) -> dict[str, Any]:
+    """`optout.lists` again, and forget.log: such pages never stay in documents/ (a list
+    may have grown since harvest; a forgotten page must not come back with a re-dedup).
+    List removals join dedup/dropped.parquet with reason `optout:list`."""
+    import pyarrow as pa
+
+    from dedup.stage import DROPPED_SCHEMA
+    from webtext.fetch.optout import OPTOUT_LIST
+    from webtext.forget import forgotten_takedown, remove_documents
+    from webtext.io import write_parquet_atomic
+    from webtext.takedown import TakedownError, load_lists
+
+    try:
+        lists = load_lists(cfg.optout.lists)
+    except TakedownError as exc:
+        raise ConfigError(str(exc)) from None
+    listed = remove_documents(paths.documents, [lists])
+    forgotten = remove_documents(paths.documents, [forgotten_takedown(cfg.run_dir)])
+    if listed.documents or listed.merged_urls:
+        rows = [
+            {"url": d["url"], "canonical_url": d["canonical_url"], "reason": OPTOUT_LIST,
+             "merged_into": None} for d in listed.documents
+        ] + [
+            {"url": m["url"], "canonical_url": m["canonical_url"], "reason": OPTOUT_LIST,
+             "merged_into": None} for m in listed.merged_urls
+        ]  # fmt: skip
+        dropped_path = paths.dedup_work / "dropped.parquet"
+        old = pq.read_table(dropped_path, schema=DROPPED_SCHEMA)
+        keys = {r["canonical_url"] for r in rows}
+        old = old.filter(pa.array([k not in keys for k in old["canonical_url"].to_pylist()]))
+        table = pa.concat_tables([old, pa.Table.from_pylist(rows, schema=DROPPED_SCHEMA)])
+        write_parquet_atomic(dropped_path, table.sort_by("canonical_url"))
+    return {
+        "optout_list": len(listed.documents),
+        "optout_list_merged_urls": len(listed.merged_urls),
+        "forgotten_reapplied": len(forgotten.documents),
+    }
 
 
 def _use_ray(cfg: Config, docs: int) -> bool:
@@ -133,6 +178,7 @@ def run(cfg: Config) -> dict[str, Any]:
     else:
         stats = run_dedup(shards, executor=local_executor, **kwargs)
     stats["execution"] = "ray" if use_ray else "local"
+    stats.update(_takedown(cfg, paths))
     for name in ("buckets", "edges", "assign", "prov", "dropped"):
         shutil.rmtree(work / name, ignore_errors=True)
     marker.mark_done(fp, stats)

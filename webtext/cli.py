@@ -34,6 +34,7 @@ STAGES: dict[str, str] = {
 TOOLS: dict[str, tuple[str, str]] = {
     "demo": ("webtext.demo.cli", "offline end-to-end demo on a generated mini-web"),
     "verify": ("webtext.tokenize.cli_verify", "check shards against index.json"),
+    "forget": ("webtext.cli_forget", "remove documents from a finished run (takedown)"),
     "export": ("webtext.tokenize.cli_export", "export shards for nanoGPT or llm.c"),
     "export-hf": ("webtext.train.cli_export_hf", "checkpoint -> Hugging Face GPT2LMHeadModel"),
     "sample": ("webtext.train.cli_sample", "generate text from a checkpoint"),

@@ -80,6 +80,10 @@ class Takedown:
         domain = match.group(1).lower()
         self.domains.add(domain[4:] if domain.startswith("www.") else domain)
 
+    def add_canonical(self, canonical_url: str) -> None:
+        """An already canonical URL (from a run's own files) as one exact entry."""
+        self.urls.add(_schemeless(canonical_url))
+
     def match(self, canonical_url: str | None) -> bool:
         """True when the canonical URL (harvest's `canonical_url`) is on a list."""
         if not canonical_url:

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from webtext.fetch.optout import OPTOUT_FORGOTTEN, OPTOUT_LIST
 from webtext.io import write_parquet_atomic
 from webtext.paths import RunPaths
 
@@ -22,7 +23,7 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("domain", pa.string()),
         pa.field("score", pa.int64()),
         pa.field("fetch_status", pa.string()),  # "" when never fetched
-        pa.field("fate", pa.string()),  # kept | <stage>:<reason> | pending
+        pa.field("fate", pa.string()),  # kept | <stage>:<reason> | optout:<kind> | pending
         pa.field("merged_into", pa.string()),  # kept document id a duplicate merged into
         pa.field("document_id", pa.string()),  # the corpus document carrying this URL
     ]
@@ -56,7 +57,12 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
     dedup_dropped = _read(
         paths.dedup_work / "dropped.parquet", ["canonical_url", "reason", "merged_into"]
     )
+    from webtext.forget import forgotten_urls
+
+    forgotten = forgotten_urls(run_dir)
     fates: dict[str, int] = {}
+    for optout_file in sorted(paths.links.glob("optout-*.parquet")):
+        _takedown_ledger(paths, optout_file, fates)
     for links_file in sorted(paths.links.glob("part-*.parquet")):
         name = links_file.name
         links = pq.read_table(links_file, columns=["url", "canonical_url", "domain", "score"])
@@ -81,6 +87,8 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
             fate, carried_by = _fate(
                 status[i], clean_reason[i], in_clean[i], dedup_reason[i], merged[i], doc_id[i]
             )
+            if forgotten and keys[i].as_py() in forgotten:
+                fate, carried_by = OPTOUT_FORGOTTEN, None
             fate_col.append(fate)
             carrier.append(carried_by)
             fates[fate] = fates.get(fate, 0) + 1
@@ -101,9 +109,33 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
     return dict(sorted(fates.items()))
 
 
+def _takedown_ledger(paths: RunPaths, optout_file: Path, fates: dict[str, int]) -> None:
+    """links/optout-N.parquet (links a takedown list kept from the crawl) -> ledger rows."""
+    links = pq.read_table(optout_file, columns=["url", "canonical_url", "domain", "score"])
+    n = links.num_rows
+    table = pa.table(
+        {
+            "url": links["url"],
+            "canonical_url": links["canonical_url"],
+            "domain": links["domain"],
+            "score": links["score"],
+            "fetch_status": pa.array([""] * n, pa.string()),
+            "fate": pa.array([OPTOUT_LIST] * n, pa.string()),
+            "merged_into": pa.nulls(n, pa.string()),
+            "document_id": pa.nulls(n, pa.string()),
+        },
+        schema=LEDGER_SCHEMA,
+    )
+    write_parquet_atomic(paths.ledger / optout_file.name, table)
+    if n:
+        fates[OPTOUT_LIST] = fates.get(OPTOUT_LIST, 0) + n
+
+
 def _fate(status, clean_reason, in_clean, dedup_reason, merged, doc_id) -> tuple[str, str | None]:
     if not status:
         return "pending", None
+    if status.startswith("optout:"):
+        return status, None  # the fetch_status is the fate: optout:robots_ai, ...
     if status != "ok":
         return f"crawl:{status}", None
     if clean_reason:

@@ -88,6 +88,9 @@ def main(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    from webtext.tokenize.exports_log import record_export
+
+    record_export(args.run_dir, args.out, args.format, list(written))  # for verify's staleness
     unit = "documents" if args.format == "jsonl" else "tokens"
     for name, count in written.items():
         if count == 0:

@@ -18,9 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from webtext.tokenize.exports_log import stale_exports
     from webtext.tokenize.verify import verify_run
 
     result = verify_run(args.run_dir, sample=args.sample, seed=args.seed)
+    for export in stale_exports(args.run_dir):
+        # a warning, not a failure: the shards are right, the copies made earlier are not
+        print(
+            f"stale export: {export['out']} ({export['format']}, {export['at']}) was made "
+            "from an older shards/index.json (documents removed or re-tokenized since): "
+            "export again or delete it",
+            file=sys.stderr,
+        )
     summary = (
         f"{result.shards} shards, {result.rows} documents, {result.tokens} tokens, "
         f"{result.sampled} decoded rows compared"
