@@ -31,7 +31,8 @@ def test_non_ascii_reason_and_location_are_stored_as_received(tmp_path):
         records = list(ArchiveIterator(fh))  # parses end to end
     with open(warc, "rb") as fh:
         types = [r.rec_type for r in ArchiveIterator(fh)]
-    assert types.count("response") == 5 and len(records) == 11
+    # robots.txt, /.well-known/tdmrep.json, /reason, /hop, /reason again, /hdr
+    assert types.count("response") == 6 and len(records) == 13
     raw = gzip.decompress(warc.read_bytes())
     assert "HTTP/1.1 200 Très bien\r\n".encode() in raw  # the bytes sent, not re-encoded
     assert "HTTP/1.1 302 Déplacé\r\n".encode() in raw
