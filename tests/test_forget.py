@@ -174,7 +174,8 @@ def test_forget_again_is_a_no_op_and_stale_export_is_reported(finished, tmp_path
     assert cli(["verify", str(run)]) == 0  # the shards are right ...
     err = capsys.readouterr().err
     assert "stale export" in err and str(tmp_path / "llmc") in err  # ... the export is not
-    assert cli(["export", str(run), "--format", "llmc", "--out", str(tmp_path / "llmc")]) == 0
+    assert cli(["export", str(run), "--format", "llmc", "--out", str(tmp_path / "llmc"),
+                "--overwrite"]) == 0  # fmt: skip
     capsys.readouterr()
     assert cli(["verify", str(run)]) == 0
     assert "stale export" not in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Token shards -> the flat files of nanoGPT and llm.c.
 
-Both are plain uint16 token streams: the documents of a split in index order (ascending id),
+Both are plain uint16 token streams: the documents of a split in index order (shard by shard,
+ascending id inside each),
 each already followed by `<|endoftext|>` (50256).
 
 - nanoGPT (`data/openwebtext/prepare.py`): `train.bin` and `val.bin`, raw uint16, no header;

@@ -1,8 +1,8 @@
 """Fixed-length blocks of the token stream: the packed export and a streaming torch dataset.
 
-The stream of a split is its documents in index order (ascending id), each already followed by
-`<|endoftext|>`, so documents are joined by 50256. Block b is `stream[b*L : (b+1)*L]`; the last
-partial block is dropped (as HF's `run_clm.py` does). The packed export and
+The stream of a split is its documents in index order (shard by shard, ascending id inside
+each), each already followed by `<|endoftext|>`, so documents are joined by 50256. Block b
+is `stream[b*L : (b+1)*L]`; the last partial block is dropped (as HF's `run_clm.py` does). The packed export and
 `PackedTokenDataset` (`webtext.tokenize.torch_dataset`) cut the same blocks.
 
 Packed export (`webtext export RUN --format packed --seq-len L --out DIR`):

@@ -77,7 +77,7 @@ class ShardReader:
 
 
 class SplitReader:
-    """The shards of one split, in index order (ascending document id)."""
+    """The shards of one split, in index order (by bucket; ascending id inside a shard)."""
 
     def __init__(self, shards_dir: str | Path, split: str, index: dict[str, Any]):
         self.shards_dir = Path(shards_dir)
