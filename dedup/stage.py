@@ -46,8 +46,9 @@ REASON_NEAR = "dedup:near_duplicate"
 _KEEP, _EXACT, _NEAR = 0, 1, 2
 _REASONS = {_EXACT: REASON_EXACT, _NEAR: REASON_NEAR}
 META_DTYPE = np.dtype(
-    [("score", "<i8"), ("created", "<i8"), ("key", "<u8"), ("ex_lo", "<u8"), ("ex_hi", "<u8")]
-)
+    [("score", "<i8"), ("created", "<i8"), ("key", "<u8"), ("ex_lo", "<u8"), ("ex_hi", "<u8"),
+     ("live", "<i1")]  # live: 1 unless the text came from an archive capture
+)  # fmt: skip
 DROPPED_SCHEMA = pa.schema(
     [
         pa.field("url", pa.string()),
@@ -201,7 +202,8 @@ def signature_task(
         near = [open_out(layout.bucket(p, "near", shard.index)) for p in range(num_buckets)]
         exact = [open_out(layout.bucket(p, "exact", shard.index)) for p in range(num_buckets)]
         columns = ["text", "score", "first_created_utc", "canonical_url"]
-        for batch in _batches(shard.path, batch_size, columns):
+        has_source = "source" in pq.read_schema(shard.path).names  # older cleaned files: live
+        for batch in _batches(shard.path, batch_size, columns + ["source"] * has_source):
             n = batch.num_rows
             texts = batch.column("text")
             sig, has = text_signatures(texts, params)
@@ -218,6 +220,11 @@ def signature_task(
             meta["created"] = batch.column("first_created_utc").fill_null(2**62).to_numpy()
             meta["key"] = [_doc_key(u) for u in batch.column("canonical_url").to_pylist()]
             meta["ex_lo"], meta["ex_hi"] = lo, hi
+            if has_source:
+                sources = batch.column("source").to_pylist()
+                meta["live"] = [s is None or s == "live" for s in sources]
+            else:
+                meta["live"] = 1
             meta_out.write(meta.tobytes())
             no_shingles += int(n - has.sum())
             row += n
@@ -296,8 +303,12 @@ def edge_task(
 
 
 # ---------------------------------------------------------------------- 3. cluster
-def cluster(work: str, shards: Sequence[Shard], num_buckets: int) -> dict[str, Any]:
-    """Union-find over every edge; survivors; one assignment file per shard."""
+def cluster(
+    work: str, shards: Sequence[Shard], num_buckets: int, prefer_live: bool = True
+) -> dict[str, Any]:
+    """Union-find over every edge; survivors (a live copy first when `prefer_live`: of one
+    content fetched live and from an archive, only the live one is kept); one assignment
+    file per shard."""
     layout = Layout(Path(work))
     everything, exact_only = UnionFind(), UnionFind()
     for p in range(num_buckets):
@@ -311,7 +322,8 @@ def cluster(work: str, shards: Sequence[Shard], num_buckets: int) -> dict[str, A
         reader = _Rows(shards, layout.meta)
         meta = reader.take(ids)
         reader.close()
-    survivor = choose_survivors(ids, roots, meta["score"], meta["created"], meta["key"])
+    live = meta["live"] if prefer_live else None
+    survivor = choose_survivors(ids, roots, meta["score"], meta["created"], meta["key"], live)
     sizes = Counter(roots.tolist())
     size = np.array([sizes[r] for r in roots.tolist()], dtype=np.int64)
     reason = np.full(len(ids), _NEAR, dtype=np.int8)
@@ -482,6 +494,9 @@ def _document(rec: dict[str, Any], merged: dict[str, Any] | None) -> dict[str, A
         "domain": rec.get("domain"),
         "canonical_url": rec["canonical_url"],
         "first_created_utc": rec.get("first_created_utc"),
+        "source": rec.get("source") or "live",
+        "capture_time": rec.get("capture_time"),
+        "archive_url": rec.get("archive_url"),
         **merged,
     }
 
@@ -497,6 +512,7 @@ def run_dedup(
     num_buckets: int,
     batch_size: int,
     executor: Executor = local_executor,
+    prefer_live: bool = True,
 ) -> dict[str, Any]:
     """The whole stage over `shards`, each step through `executor` (local or Ray)."""
     start = time.perf_counter()
@@ -514,7 +530,7 @@ def run_dedup(
         edge_task, list(range(num_buckets)), desc="dedup edges", work=work, shards=shards,
         params=params,
     )  # fmt: skip
-    stats = cluster(work, shards, num_buckets)
+    stats = cluster(work, shards, num_buckets, prefer_live)
     executor(
         provenance_task, shards, desc="dedup provenance", work=work, shards=shards,
         batch_size=batch_size,

@@ -42,13 +42,23 @@ class UnionFind:
 
 
 def choose_survivors(
-    ids: np.ndarray, roots: np.ndarray, score: np.ndarray, created: np.ndarray, doc_key: np.ndarray
+    ids: np.ndarray,
+    roots: np.ndarray,
+    score: np.ndarray,
+    created: np.ndarray,
+    doc_key: np.ndarray,
+    live: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The survivor id of each element's cluster: highest score, then earliest
-    `first_created_utc`, then smallest document id (`doc_key`, the id as an integer)."""
+    """The survivor id of each element's cluster: a live copy before archived ones (when
+    `live` is given: 1 for live, 0 for an archive capture), then highest score, then
+    earliest `first_created_utc`, then smallest document id (`doc_key`, the id as an
+    integer)."""
     if len(ids) == 0:
         return ids.copy()
-    order = np.lexsort((doc_key, created, -score, roots))  # by cluster, best first
+    keys = [doc_key, created, -score]
+    if live is not None:
+        keys.append(-live.astype(np.int64))
+    order = np.lexsort((*keys, roots))  # by cluster, best first
     sorted_roots = roots[order]
     first = np.concatenate(([True], sorted_roots[1:] != sorted_roots[:-1]))
     best_of_root = dict(zip(sorted_roots[first].tolist(), ids[order][first].tolist(), strict=True))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -66,17 +67,25 @@ PACE_KEYS = {
 
 
 def results_config_fingerprint(cfg: Config) -> str:
-    """The fetch and extract settings that decide what pages/ holds (PACE_KEYS left out)."""
-    return combine_fingerprint(
-        {
-            section: {
-                key: value
-                for key, value in getattr(cfg, section).model_dump(mode="json").items()
-                if key not in PACE_KEYS[section]
-            }
-            for section in PACE_KEYS
+    """The fetch and extract settings that decide what pages/ holds (PACE_KEYS left out);
+    the archive settings too, when archives are used (their rates and concurrency are pace)."""
+    settings = {
+        section: {
+            key: value
+            for key, value in getattr(cfg, section).model_dump(mode="json").items()
+            if key not in PACE_KEYS[section]
         }
-    )
+        for section in PACE_KEYS
+    }
+    if cfg.fetch.mode == "live":  # as before archives existed: live crawls stay current
+        settings["fetch"].pop("mode", None)
+    else:
+        archive = cfg.archive.model_dump(mode="json")
+        for source in archive["sources"]:
+            source.pop("rate_per_s", None)
+            source.pop("concurrency", None)
+        settings["archive"] = archive
+    return combine_fingerprint(settings)
 
 
 def fingerprint(cfg: Config, shard_fps: dict[int, str]) -> str:
@@ -201,13 +210,14 @@ def crawl_shard(item: tuple, cfg: Config) -> dict[str, Any]:
 
         with Fetcher(cfg.fetch) as fetcher, Extractor(cfg.extract) as extractor:
             crawler = Crawler(fetcher, cfg.fetch, seed=index)
+            archive = _archive_fetcher(fetcher, cfg, paths)
             for c in todo:
                 rows = chunks[c]
                 warc_path = paths.warc / shard_name(index, f"-{c:05d}.warc.gz")
-                table = crawl_chunk(crawler, extractor, links, rows, warc_path, cfg)
+                table = crawl_chunk(crawler, extractor, links, rows, warc_path, cfg, archive)
                 write_parquet_atomic(_chunk_path(work, c), table)
                 fetched += len(rows)
-            requests = fetcher.requests_made
+            requests = fetcher.requests_made + (archive.requests_made if archive else 0)
     parts = [pq.read_table(_chunk_path(work, c)) for c in range(len(chunks))]
     table = pa.concat_tables(parts) if parts else PAGES_SCHEMA.empty_table()
     table = table.sort_by([("canonical_url", "ascending"), ("url", "ascending")])
@@ -256,19 +266,50 @@ def interleave_hosts(urls: list[str], canonical: pa.ChunkedArray) -> list[int]:
     return order
 
 
-def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path, cfg) -> pa.Table:
+def _archive_fetcher(fetcher, cfg: Config, paths: RunPaths):
+    """The task's archive client (fetch.mode archive / live_then_archive), else None."""
+    if cfg.fetch.mode == "live":
+        return None
+    from webtext.fetch.archive import ArchiveFetcher
+
+    return ArchiveFetcher(fetcher, cfg.archive, paths.work / "archive")
+
+
+def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path, cfg,
+                archive=None) -> pa.Table:  # fmt: skip
     from webtext.fetch import WarcChunkWriter
 
     urls = links.column("url").to_pylist()
     batch_urls = [urls[i] for i in rows]
     records: list[dict[str, Any] | None] = [None] * len(rows)
     writer = WarcChunkWriter(warc_path) if cfg.fetch.warc else None
+
+    def store(result) -> dict[str, Any]:
+        warc_error = write_exchanges(writer, result) if writer is not None else None
+        record = page_record(result, extractor, cfg.extract.min_chars)
+        if warc_error is not None:
+            record.update(fetch_status="warc_error", error=warc_error)
+        return record
+
     try:
-        for pos, result in crawler.run(batch_urls):
-            warc_error = write_exchanges(writer, result) if writer is not None else None
-            records[pos] = page_record(result, extractor, cfg.extract.min_chars)
-            if warc_error is not None:
-                records[pos].update(fetch_status="warc_error", error=warc_error)
+        if cfg.fetch.mode == "archive":
+            dead = {pos: "" for pos in range(len(rows))}
+        else:
+            dead = {}
+            for pos, result in crawler.run(batch_urls):
+                records[pos] = store(result)
+                if archive is not None:
+                    why = dead_link(result, records[pos], cfg)
+                    if why:
+                        dead[pos] = why
+        if archive is not None and dead:
+            from webtext.fetch.archive import target_time
+            from webtext.fetch.archive.step import archive_pass
+
+            created = links.column("first_created_utc").to_pylist()
+            todo = [(p, batch_urls[p], target_time(created[rows[p]], cfg.archive)) for p in dead]
+            for pos, result in archive_pass(archive, todo):
+                records[pos] = merge_archived(records[pos], store(result), result, dead[pos])
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -288,6 +329,8 @@ def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path,
         columns[name] = table.column(name)
     columns["error"] = [r["error"] for r in records]
     columns["url_original"] = table.column("url_original")
+    for name in ("source", "capture_time", "archive_url"):
+        columns[name] = [r[name] for r in records]
     return pa.table(columns, schema=PAGES_SCHEMA)
 
 
@@ -306,6 +349,43 @@ def write_exchanges(writer, result) -> str | None:
     return "; ".join(errors) if errors else None
 
 
+_BOTWALL: dict[tuple, Any] = {}
+
+
+def dead_link(result, record: dict[str, Any], cfg: Config) -> str | None:
+    """Why a live result counts as a dead link for live_then_archive (None: it does not)."""
+    from webtext.fetch.archive import dead_reason
+
+    botwall = None
+    if cfg.clean.botwall:
+        from webtext.clean.botwall import Botwall
+
+        key = (cfg.clean.botwall_max_fraction, cfg.clean.botwall_title_max_words)
+        botwall = _BOTWALL.get(key) or _BOTWALL.setdefault(key, Botwall(*key))
+    return dead_reason(record["fetch_status"], result.http_status, record, botwall)
+
+
+def merge_archived(live: dict[str, Any] | None, archived: dict[str, Any], result,
+                   why: str) -> dict[str, Any]:  # fmt: skip
+    """The row of a URL the archives were asked for: the capture when one was usable;
+    `archive_miss` when none exists (a live page that was only a wall stays as it was, for
+    clean to judge); the live row, with the archive's failure noted, when an archive could
+    not answer."""
+    if live is None:  # fetch.mode archive: nothing else to say
+        return archived
+    if result.status == "ok":
+        if archived["error"] is None:
+            archived["error"] = f"recovered from {result.source}; live: {why}"
+        return archived
+    if live["fetch_status"] in ("ok", "extract_empty"):
+        return live
+    merged = dict(live)
+    merged["error"] = f"live: {live['error'] or why}; archive: {result.error}"
+    if result.status == "archive_miss":
+        merged["fetch_status"] = "archive_miss"
+    return merged
+
+
 def page_record(result, extractor, min_chars: int) -> dict[str, Any]:
     record = {
         "final_url": result.final_url,
@@ -318,7 +398,12 @@ def page_record(result, extractor, min_chars: int) -> dict[str, Any]:
         "text": None,
         "extractor": None,
         "error": result.error,
+        "source": result.source,
+        "capture_time": result.capture_time,
+        "archive_url": result.archive_url,
     }
+    if result.source == "live" and record["capture_time"] is None:
+        record["capture_time"] = int(time.time())  # when the live copy was read
     if result.status == "ok":
         record.update(extract_fields(extractor, result.html or "", result.final_url, min_chars))
     return record

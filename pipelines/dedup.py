@@ -167,6 +167,7 @@ def run(cfg: Config) -> dict[str, Any]:
         params=params,
         num_buckets=cfg.dedup.num_buckets,
         batch_size=cfg.dedup.batch_size,
+        prefer_live=cfg.dedup.prefer_live,
     )
     log.info("dedup: %d documents in %d shards, %s, %s", docs, len(shards), params,
              "ray" if use_ray else "in-process")  # fmt: skip

@@ -93,7 +93,7 @@ def extract_shard(item: tuple[int, str], cfg: Config, done_dir: str) -> dict[str
         for row in rows:
             if row["fetch_status"] not in REEXTRACT:
                 continue
-            found = responses.get(row["final_url"])
+            found = responses.get(row.get("archive_url") or row["final_url"])
             if found is None:
                 counts["missing_warc"] += 1
                 continue

@@ -14,12 +14,20 @@ import hashlib
 import ipaddress
 import json
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -182,6 +190,11 @@ class FetchConfig(Section):
     )
     warc: bool = Field(True, description="keep raw responses as WARC")
     checkpoint_every: int = Field(50, ge=1, description="pages per in-task checkpoint")
+    mode: Literal["live", "archive", "live_then_archive"] = Field(
+        "live",
+        description="live: the web today; archive: web archives only (a reproducible "
+        "snapshot); live_then_archive: archives when the live fetch fails",
+    )
 
     @field_validator("resolve")
     @classmethod
@@ -211,6 +224,67 @@ class FetchConfig(Section):
             except ValueError as exc:
                 raise ValueError(f"not a CIDR network: {cidr!r}") from exc
         return value
+
+
+# ------------------------------------------------------------------------ archive
+class ArchiveSource(Section):
+    """One web archive: `wayback` (CDX server API + `id_` replay, e.g. the Wayback Machine
+    or a pywb collection) or `commoncrawl` (a CDX index server + WARC range requests)."""
+
+    kind: Literal["wayback", "commoncrawl"]
+    cdx_url: str = Field(description="wayback: the CDX endpoint; commoncrawl: the index server")
+    replay_url: str | None = Field(None, description="wayback: GET {replay_url}/{ts}id_/{url}")
+    indexes: list[str] = Field(
+        default_factory=list, description="commoncrawl: crawls queried, e.g. CC-MAIN-2017-51"
+    )
+    data_url: str | None = Field(None, description="commoncrawl: GET {data_url}/{filename}")
+    rate_per_s: float = Field(1.0, gt=0, description="requests per second to this archive")
+    concurrency: int = Field(2, ge=1, description="requests in flight per crawl task")
+
+    @field_validator("cdx_url", "replay_url", "data_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _complete(self) -> ArchiveSource:
+        if self.kind == "wayback" and not self.replay_url:
+            raise ValueError("a wayback source needs replay_url")
+        if self.kind == "commoncrawl" and (not self.indexes or not self.data_url):
+            raise ValueError("a commoncrawl source needs indexes and data_url")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+
+def _default_archive_sources() -> list[ArchiveSource]:
+    return [
+        ArchiveSource(
+            kind="wayback",
+            cdx_url="https://web.archive.org/cdx/search/cdx",
+            replay_url="https://web.archive.org/web",
+        ),
+        ArchiveSource(
+            kind="commoncrawl",
+            cdx_url="https://index.commoncrawl.org",
+            indexes=["CC-MAIN-2017-51"],
+            data_url="https://data.commoncrawl.org",
+        ),
+    ]
+
+
+class ArchiveConfig(Section):
+    sources: list[ArchiveSource] = Field(
+        default_factory=_default_archive_sources, description="archives, tried in order"
+    )
+    target_date: date | None = Field(
+        None, description="captures closest to this date; null: each link's first_created_utc"
+    )
+    max_distance_days: int = Field(365, ge=0, description="farthest capture from the target")
 
 
 # ------------------------------------------------------------------------ extract
@@ -296,6 +370,9 @@ class DedupConfig(Section):
         0.8, gt=0, lt=1, description="weight of missed pairs when choosing bands x rows"
     )
     batch_size: int = Field(1024, ge=1, description="documents per signature batch")
+    prefer_live: bool = Field(
+        True, description="a live copy survives over archived copies of the same content"
+    )
 
 
 # ----------------------------------------------------------------------- tokenize
@@ -370,6 +447,7 @@ class Config(Section):
     source: SourceConfig = Field(default_factory=SourceConfig)
     harvest: HarvestConfig = Field(default_factory=HarvestConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)

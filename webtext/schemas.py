@@ -45,7 +45,18 @@ FETCH_STATUSES = (
     "optout:robots_ai",  # robots.txt disallows the URL for an AI-training crawler token
     "optout:tdmrep",  # TDMRep reservation: header, meta tag or /.well-known/tdmrep.json
     "optout:noai",  # noai in X-Robots-Tag or <meta name="robots">
+    "archive_miss",  # fetch.mode archive / live_then_archive: no usable capture in any archive
 )
+
+# where a page's bytes came from (`source` column): the web today or one of the archives
+SOURCES = ("live", "wayback", "commoncrawl")
+
+# provenance of the fetched copy, on pages/, documents/ and the ledger
+CAPTURE_FIELDS = [
+    pa.field("source", pa.string()),  # one of SOURCES
+    pa.field("capture_time", pa.int64()),  # UTC seconds: the archive's capture, or the live fetch
+    pa.field("archive_url", pa.string()),  # what was requested from the archive (null: live)
+]
 
 # pages/part-NNNNN.parquet: one row per URL attempted
 PAGES_SCHEMA = pa.schema(
@@ -64,6 +75,7 @@ PAGES_SCHEMA = pa.schema(
         *PROVENANCE_FIELDS,
         pa.field("error", pa.string()),  # human-readable detail for non-ok statuses
         URL_ORIGINAL,
+        *CAPTURE_FIELDS,
     ]
 )
 
@@ -91,6 +103,7 @@ DOCUMENTS_SCHEMA = pa.schema(
         pa.field("domain", pa.string()),
         pa.field("canonical_url", pa.string()),
         pa.field("first_created_utc", pa.int64()),
+        *CAPTURE_FIELDS,
     ]
 )
 

@@ -70,6 +70,10 @@ class FetchResult:
     retry_after: float | None = None
     attempts: int = 1
     exchanges: list[Exchange] = field(default_factory=list)
+    # provenance (webtext.fetch.archive): where the bytes came from
+    source: str | None = "live"
+    capture_time: int | None = None  # UTC seconds of the archive's capture
+    archive_url: str | None = None
 
 
 class _Stop(Exception):

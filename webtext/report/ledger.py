@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from webtext.fetch.optout import OPTOUT_FORGOTTEN, OPTOUT_LIST
 from webtext.io import write_parquet_atomic
 from webtext.paths import RunPaths
+from webtext.schemas import CAPTURE_FIELDS
 
 LEDGER_SCHEMA = pa.schema(
     [
@@ -26,6 +27,7 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("fate", pa.string()),  # kept | <stage>:<reason> | optout:<kind> | pending
         pa.field("merged_into", pa.string()),  # kept document id a duplicate merged into
         pa.field("document_id", pa.string()),  # the corpus document carrying this URL
+        *CAPTURE_FIELDS,  # where the fetched copy came from (null when never fetched)
     ]
 )
 
@@ -42,10 +44,12 @@ def _read_many(paths: list[Path], columns: list[str]) -> pa.Table | None:
     return pa.concat_tables(tables) if tables else None
 
 
-def _lookup(keys: pa.Array, table: pa.Table | None, column: str) -> pa.Array:
+def _lookup(
+    keys: pa.Array, table: pa.Table | None, column: str, type_: pa.DataType = pa.string()
+) -> pa.Array:
     """For each key, `table[column]` of the row with that canonical_url (null if none)."""
-    if table is None or table.num_rows == 0:
-        return pa.nulls(len(keys), pa.string())
+    if table is None or table.num_rows == 0 or column not in table.column_names:
+        return pa.nulls(len(keys), type_)
     idx = pc.index_in(keys, value_set=table["canonical_url"])
     return pc.take(table[column], idx)
 
@@ -67,7 +71,7 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
         name = links_file.name
         links = pq.read_table(links_file, columns=["url", "canonical_url", "domain", "score"])
         keys = links["canonical_url"].combine_chunks()
-        pages = _read(paths.pages / name, ["canonical_url", "fetch_status"])
+        pages = _read_pages(paths.pages / name)
         cleaned_kept = _read(paths.cleaned / name, ["canonical_url"])
         dropped_name = name.replace("part-", "dropped-")
         clean_dropped = _read(paths.cleaned / dropped_name, ["canonical_url", "reason"])
@@ -102,6 +106,10 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
                 "fate": pa.array(fate_col, pa.string()),
                 "merged_into": pa.array(merged, pa.string()),
                 "document_id": pa.array(carrier, pa.string()),
+                **{
+                    f.name: _lookup(keys, pages, f.name, f.type).cast(f.type)
+                    for f in CAPTURE_FIELDS
+                },
             },
             schema=LEDGER_SCHEMA,
         )
@@ -123,12 +131,23 @@ def _takedown_ledger(paths: RunPaths, optout_file: Path, fates: dict[str, int]) 
             "fate": pa.array([OPTOUT_LIST] * n, pa.string()),
             "merged_into": pa.nulls(n, pa.string()),
             "document_id": pa.nulls(n, pa.string()),
+            **{f.name: pa.nulls(n, f.type) for f in CAPTURE_FIELDS},
         },
         schema=LEDGER_SCHEMA,
     )
     write_parquet_atomic(paths.ledger / optout_file.name, table)
     if n:
         fates[OPTOUT_LIST] = fates.get(OPTOUT_LIST, 0) + n
+
+
+def _read_pages(path: Path) -> pa.Table | None:
+    """fetch_status and provenance of a pages file (pages from before archives: no
+    provenance columns, read as nulls)."""
+    if not path.exists():
+        return None
+    names = set(pq.read_schema(path).names)
+    wanted = ["canonical_url", "fetch_status", *(f.name for f in CAPTURE_FIELDS)]
+    return pq.read_table(path, columns=[n for n in wanted if n in names])
 
 
 def _fate(status, clean_reason, in_clean, dedup_reason, merged, doc_id) -> tuple[str, str | None]:

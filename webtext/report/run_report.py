@@ -72,7 +72,53 @@ def compute_funnel(run_dir: str | Path) -> dict[str, Any]:
         "tokens_train": tokens.get("train"),
         "tokens_val": tokens.get("val"),
         "fetch_status": dict(sorted(statuses.items())),
+        **_sources(page_files, sorted(paths.documents.glob("part-*.parquet"))),
     }
+
+
+def _sources(page_files: list[Path], doc_files: list[Path]) -> dict[str, Any]:
+    """Where the corpus came from: pages extracted and documents kept per `source` (live,
+    wayback, commoncrawl), pages recovered from archives, and how far archived documents'
+    captures lie from their submission (days, + = after)."""
+    pages: collections.Counter = collections.Counter()
+    for status, source in zip(_column(page_files, "fetch_status"), _column(page_files, "source"),
+                              strict=False):  # fmt: skip
+        if status == "ok":
+            pages[source or "live"] += 1
+    docs = collections.Counter(s or "live" for s in _column(doc_files, "source"))
+    ages = _capture_ages(doc_files)
+    return {
+        "pages_by_source": dict(sorted(pages.items())),
+        "pages_recovered": {k: v for k, v in sorted(pages.items()) if k != "live"},
+        "documents_by_source": dict(sorted(docs.items())),
+        "capture_age_days": _spread(ages),
+    }
+
+
+def _capture_ages(doc_files: list[Path]) -> list[float]:
+    ages: list[float] = []
+    for f in doc_files:
+        names = pq.ParquetFile(f).schema_arrow.names
+        if "capture_time" not in names or "source" not in names:
+            continue
+        t = pq.read_table(f, columns=["source", "capture_time", "first_created_utc"])
+        for source, captured, created in zip(t["source"].to_pylist(), t["capture_time"].to_pylist(),
+                                             t["first_created_utc"].to_pylist(), strict=True):  # fmt: skip
+            if source not in (None, "live") and captured is not None and created is not None:
+                ages.append((captured - created) / 86400)
+    return ages
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"documents": 0}
+    v = sorted(values)
+
+    def q(f: float) -> float:
+        return round(v[min(len(v) - 1, int(f * (len(v) - 1) + 0.5))], 1)
+
+    return {"documents": len(v), "min": q(0), "p10": q(0.1), "median": q(0.5), "p90": q(0.9),
+            "max": q(1)}  # fmt: skip
 
 
 def _index_tokens(index: dict[str, Any]) -> dict[str, int]:
@@ -158,6 +204,7 @@ def build_report(run_dir: str | Path, stats: dict[str, Any], top: int = 20) -> P
     lengths: list[int] = []
     for f in doc_files:
         lengths += pc.utf8_length(pq.read_table(f, columns=["text"])["text"]).to_pylist()
+    sections.append(("Sources", _sources_section(funnel, doc_files)))
     sections.append(("Document length",
         svg.histogram(_log_bins(lengths), title="characters per kept document (log bins)")))  # fmt: skip
     sections.append(("Language mix", svg.hbar(_language_mix(paths), title="detected languages")))
@@ -191,6 +238,30 @@ def build_report(run_dir: str | Path, stats: dict[str, Any], top: int = 20) -> P
     page = _page(str(paths.root), sections)
     write_text_atomic(paths.report, page)
     return paths.report
+
+
+def _sources_section(funnel: dict[str, Any], doc_files: list[Path]) -> str:
+    """Live and archived copies: documents kept and pages recovered per source, and the
+    spread of capture ages (capture time minus submission time) of archived documents."""
+    docs = funnel.get("documents_by_source", {})
+    recovered = funnel.get("pages_recovered", {})
+    ages = _capture_ages(doc_files)
+    bins: list[tuple[str, float]] = []
+    if ages:
+        lo, hi = math.floor(min(ages)), math.ceil(max(ages)) + 1
+        width = max(1, math.ceil((hi - lo) / 12))
+        counts = collections.Counter((int(a) - lo) // width for a in ages)
+        bins = [(f"{lo + k * width:+d}", counts.get(k, 0)) for k in range((hi - lo) // width + 1)]
+    spread = funnel.get("capture_age_days", {})
+    rows = [(k, spread[k]) for k in ("documents", "min", "p10", "median", "p90", "max")
+            if k in spread]  # fmt: skip
+    return (
+        svg.hbar(sorted(docs.items(), key=lambda kv: -kv[1]), title="documents by source")
+        + svg.hbar(sorted(recovered.items(), key=lambda kv: -kv[1]),
+                   title="pages recovered from archives, by source")
+        + svg.histogram(bins, title="capture age of archived documents (days after submission)")
+        + svg.table(["capture age (days)", "value"], rows)
+    )  # fmt: skip
 
 
 def _overlap_section(paths: RunPaths) -> str | None:
