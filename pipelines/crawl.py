@@ -381,8 +381,8 @@ def merge_archived(live: dict[str, Any] | None, archived: dict[str, Any], result
         return live
     merged = dict(live)
     merged["error"] = f"live: {live['error'] or why}; archive: {result.error}"
-    if result.status == "archive_miss":
-        merged["fetch_status"] = "archive_miss"
+    if result.status == "archive_miss":  # no copy anywhere: no provenance either
+        merged.update(fetch_status="archive_miss", source=None, capture_time=None)
     return merged
 
 

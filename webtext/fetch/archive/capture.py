@@ -136,11 +136,12 @@ def rank(captures: list[Capture], target: int, max_distance_s: int) -> list[Capt
 def why_unusable(captures: list[Capture], target: int, max_distance_s: int) -> str:
     """A short account of why none of `captures` can be used (for the `error` column)."""
     if not captures:
-        return "no capture"
+        day = time.strftime("%Y-%m-%d", time.gmtime(target))
+        return f"no capture within {max_distance_s // 86400} days of {day}"
     reasons: Counter[str] = Counter()
     for c in captures:
         if abs(c.time - target) > max_distance_s:
-            reasons["outside the window"] += 1
+            reasons[f"over {max_distance_s // 86400} days away"] += 1
         else:
             reasons[c.unusable_reason() or "usable"] += 1
     detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))

@@ -1,0 +1,225 @@
+"""Dead links come back from web archives: a real pywb (CDX API + `id_` replay) and a
+Common Crawl-style index + Range file server, all on 127.0.0.1, over WARC files written
+here; a real local web server plays the live web whose links died."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from pipelines import crawl
+from tests.archive_servers import CommonCrawlLike, Pywb, Snap, pywb_bin, read_cdxj, write_warc
+from tests.web_server import WebServer, can_bind, page, status
+from webtext.config import build_config
+from webtext.demo.miniweb import BOTWALL, article_text, render_article
+from webtext.paths import RunPaths
+from webtext.schemas import LINKS_SCHEMA, PAGES_SCHEMA
+
+T0 = 1_483_228_800  # 2017-01-01 00:00 UTC: when most test links were submitted
+DAY = 86_400
+CC_INDEX = "CC-MAIN-2017-04"
+
+
+def html(marker: str, seed: int) -> bytes:
+    """An English article whose text carries `marker` (distinct per seed: no duplicates)."""
+    rng = random.Random(seed)
+    paras = article_text(rng, 4)
+    paras[0] = f"{marker} opens this story. " + paras[0]
+    return render_article("archived-site", f"Story {marker}", paras, rng).encode()
+
+
+@dataclass
+class World:
+    live: WebServer
+    pywb: Pywb
+    cc: CommonCrawlLike
+    urls: dict[str, str] = field(default_factory=dict)
+    created: dict[str, int] = field(default_factory=dict)
+    score: dict[str, int] = field(default_factory=dict)
+
+    def wayback(self, **kw) -> dict:
+        return {"kind": "wayback", "cdx_url": self.pywb.cdx_url,
+                "replay_url": self.pywb.replay_url, "rate_per_s": 200.0, **kw}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    if pywb_bin() is None:
+        pytest.skip("pywb is not installed: .ci/run makes .venv-pywb (pip install pywb)")
+    if not can_bind("127.0.0.2"):
+        pytest.skip("needs 127.0.0.2 on the loopback interface")
+    root = tmp_path_factory.mktemp("archives")
+    live = WebServer().start()
+    u = {name: live.url(f"/{name}.html") for name in (
+        "live", "wall", "gone", "multi", "tie", "window", "window2", "old", "moved",
+        "nocapture", "cconly", "ccredirect", "cctarget", "syndicated",
+    )}  # fmt: skip
+    u["pdf"] = live.url("/report.pdf")
+    u["host"] = f"http://127.0.0.2:{live.port}/host.html"  # nobody listens there
+    shared_article = html("shared-article", 1)
+    live.route("/live.html", page(shared_article))
+    wall = f"<html><head><title>Just a moment...</title></head><body><p>{BOTWALL}</p></body></html>"
+    live.route("/wall.html", page(wall))
+    live.route("/cconly.html", status(503))
+    live.route("/old.html", status(410))
+    # every other path answers 404: the dead links
+    web = [
+        Snap(u["live"], T0, body=html("live-archived", 2)),
+        Snap(u["wall"], T0 - 3 * DAY, body=html("wall-real", 3)),
+        Snap(u["gone"], T0 - DAY, "404 Not Found", body=b"<html>gone</html>"),
+        Snap(u["gone"], T0 + DAY, "404 Not Found", body=b"<html>still gone</html>"),
+        Snap(u["multi"], T0 - 200 * DAY, body=html("multi-a", 4)),
+        Snap(u["multi"], T0 - 10 * DAY, body=html("multi-b", 5)),
+        Snap(u["multi"], T0 + 30 * DAY, body=html("multi-c", 6)),
+        Snap(u["multi"], T0 + 400 * DAY, body=html("multi-d", 7)),
+        Snap(u["tie"], T0 - 5 * DAY, body=html("tie-before", 8)),
+        Snap(u["tie"], T0 + 5 * DAY, body=html("tie-after", 9)),
+        Snap(u["window"], T0 + 400 * DAY, body=html("window-far", 10)),
+        Snap(u["window2"], T0 + 400 * DAY, body=html("window2-far", 11)),
+        Snap(u["old"], T0, "301 Moved Permanently", body=b"", location=u["moved"]),
+        Snap(u["moved"], T0 + DAY, body=html("moved-here", 12)),
+        Snap(u["pdf"], T0, content_type="application/pdf", body=b"%PDF-1.4\n" + bytes(300)),
+        Snap(u["host"], T0 + 2 * DAY, body=html("dead-host", 13)),
+        Snap(u["syndicated"], T0, body=shared_article),
+    ]
+    commoncrawl = [
+        Snap(u["cconly"], T0 + DAY, body=html("cc-only", 14)),
+        Snap(u["ccredirect"], T0, "302 Found", body=b"", location="/cctarget.html"),
+        Snap(u["cctarget"], T0 + 2 * DAY, body=html("cc-target", 15)),
+        Snap(u["gone"], T0, "404 Not Found", body=b"<html>gone</html>"),
+    ]
+    write_warc(root / "src" / "web.warc.gz", web)
+    write_warc(root / "src" / "cc.warc.gz", commoncrawl)
+    pywb = Pywb(root / "pywb", {"web": [root / "src" / "web.warc.gz"],
+                                "cc": [root / "src" / "cc.warc.gz"]}, "web")  # fmt: skip
+    cc = CommonCrawlLike(CC_INDEX, read_cdxj(pywb.index_of("cc")), pywb.archive_of("cc"))
+    w = World(live, pywb, cc, u)
+    for name in u:
+        w.created[name] = T0
+        w.score[name] = 10
+    w.created["window2"] = T0 + 100 * DAY  # its far capture is 300 days away: inside
+    w.score["syndicated"] = 500  # more karma than the live copy of the same article
+    yield w
+    cc.stop()
+    pywb.stop()
+    live.stop()
+
+
+def write_links(run_dir: Path, world: World, names: list[str]) -> Path:
+    rows = [
+        {
+            "url": world.urls[n], "canonical_url": world.urls[n], "domain": "example.org",
+            "score": world.score[n], "num_submissions": 1, "submission_ids": [f"t3_{n}"],
+            "subreddits": ["test"], "first_created_utc": world.created[n],
+        }
+        for n in names
+    ]  # fmt: skip
+    links = RunPaths.of(run_dir).links
+    links.mkdir(parents=True, exist_ok=True)
+    path = links / "part-00000.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=LINKS_SCHEMA), path)
+    return path
+
+
+def config(run_dir: Path, world: World, mode: str, sources=None, fetch=None, **archive):
+    return build_config({
+        "run_dir": str(run_dir),
+        "fetch": {"allow_networks": ["127.0.0.0/8"], "per_host_delay": 0.0,
+                  "per_host_concurrency": 4, "max_retries": 0, "backoff_base": 0.05,
+                  "connect_timeout": 2.0, "read_timeout": 5.0, "deadline": 10.0,
+                  "mode": mode, **(fetch or {})},
+        "extract": {"extractor": "trafilatura", "isolation": "inline"},
+        "archive": {"sources": sources if sources is not None
+                    else [world.wayback(), world.cc.source()], **archive},
+        "clean": {"languages": ["en"], "min_tokens": 50},
+        "dedup": {"execution": "local"},
+    })  # fmt: skip
+
+
+def crawl_rows(cfg, links: Path, world: World) -> dict[str, dict]:
+    """Crawl the links shard in this process; pages rows by link name."""
+    crawl.crawl_shard((0, str(links)), cfg)
+    table = pq.read_table(RunPaths.of(cfg.run_dir).pages / "part-00000.parquet")
+    assert table.schema.equals(PAGES_SCHEMA)
+    names = {url: name for name, url in world.urls.items()}
+    return {names[r["url"]]: r for r in table.to_pylist()}
+
+
+ALL = ["live", "wall", "gone", "multi", "tie", "window", "window2", "old", "pdf", "host",
+       "nocapture", "cconly", "ccredirect", "syndicated"]  # fmt: skip
+
+
+# ---------------------------------------------------------------- live_then_archive
+def test_live_then_archive_recovers_dead_links_closest_to_submission(world, tmp_path):
+    links = write_links(tmp_path, world, ALL)
+    rows = crawl_rows(config(tmp_path, world, "live_then_archive"), links, world)
+
+    def recovered(name: str, source: str, when: int, marker: str) -> dict:
+        r = rows[name]
+        assert (r["fetch_status"], r["source"]) == ("ok", source), (name, r["error"])
+        assert r["capture_time"] == when, name
+        assert marker in r["text"], name
+        return r
+
+    live = rows["live"]
+    assert (live["fetch_status"], live["source"], live["archive_url"]) == ("ok", "live", None)
+    assert "shared-article" in live["text"] and abs(live["capture_time"] - time.time()) < 600
+    # a bot wall served live: the archived article instead
+    r = recovered("wall", "wayback", T0 - 3 * DAY, "wall-real")
+    assert "bot wall" in r["error"]
+    # four captures: the one 10 days before the submission, not 30 days after
+    r = recovered("multi", "wayback", T0 - 10 * DAY, "multi-b")
+    assert r["archive_url"] == f"{world.pywb.replay_url}/{time.strftime('%Y%m%d%H%M%S', time.gmtime(T0 - 10 * DAY))}id_/{world.urls['multi']}"
+    assert "live: HTTP 404" in r["error"]
+    recovered("tie", "wayback", T0 - 5 * DAY, "tie-before")  # 5 days either side: earlier
+    recovered("window2", "wayback", T0 + 400 * DAY, "window2-far")  # 300 days from its post
+    r = recovered("old", "wayback", T0 + DAY, "moved-here")  # archived 301 followed
+    assert r["final_url"] == world.urls["moved"]
+    recovered("host", "wayback", T0 + 2 * DAY, "dead-host")  # connection refused live
+    recovered("syndicated", "wayback", T0, "shared-article")
+    # the second source answers what the first does not have, redirects included
+    r = recovered("cconly", "commoncrawl", T0 + DAY, "cc-only")
+    assert r["archive_url"].startswith(f"{world.cc.data.origin}/cc.warc.gz#bytes=")
+    r = recovered("ccredirect", "commoncrawl", T0 + 2 * DAY, "cc-target")
+    assert r["final_url"] == world.urls["cctarget"]
+    # only 404 captures, only a PDF, only a capture 400 days away, none at all
+    for name, why in [("gone", "status 404"), ("pdf", "type application/pdf"),
+                      ("window", "no capture within 365 days of 2017-01-01"),
+                      ("nocapture", "no capture within 365")]:  # fmt: skip
+        r = rows[name]
+        assert r["fetch_status"] == "archive_miss", (name, r)
+        assert why in r["error"] and r["http_status"] == 404 and r["text"] is None, name
+        assert r["source"] is None and r["capture_time"] is None
+    # archive responses are in the same WARC files, under the URL they were read from
+    paths = RunPaths.of(tmp_path)
+    targets = set()
+    for warc in paths.warc.glob("part-00000-*.warc.gz"):
+        with open(warc, "rb") as fh:
+            targets |= {rec.rec_headers.get_header("WARC-Target-URI")
+                        for rec in ArchiveIterator(fh) if rec.rec_type == "response"}  # fmt: skip
+    assert rows["multi"]["archive_url"] in targets and rows["cconly"]["archive_url"] in targets
+    assert any(t.startswith(world.pywb.cdx_url) for t in targets)
+
+
+def test_target_date_and_distance_window(world, tmp_path):
+    links = write_links(tmp_path, world, ["multi", "tie", "window2"])
+    # a fixed snapshot date: 2017-02-04 is 4 days from the +30-day capture of multi
+    cfg = config(tmp_path, world, "archive", sources=[world.wayback()], target_date="2017-02-04")
+    rows = crawl_rows(cfg, links, world)
+    assert rows["multi"]["capture_time"] == T0 + 30 * DAY and "multi-c" in rows["multi"]["text"]
+    assert rows["tie"]["capture_time"] == T0 + 5 * DAY  # 29 vs 39 days: the later is closer
+    # its only capture is 366 days after 2017-02-04 (its own submission date no longer counts)
+    assert rows["window2"]["fetch_status"] == "archive_miss"
+    # a narrow window: captures 10 days away are out at 9 days, in at 10
+    for days, expected in [(9, "archive_miss"), (10, "ok")]:
+        run_dir = tmp_path / f"w{days}"
+        links = write_links(run_dir, world, ["multi"])
+        cfg = config(run_dir, world, "archive", sources=[world.wayback()], max_distance_days=days)
+        assert crawl_rows(cfg, links, world)["multi"]["fetch_status"] == expected, days
