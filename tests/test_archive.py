@@ -4,11 +4,14 @@ here; a real local web server plays the live web whose links died."""
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -223,3 +226,148 @@ def test_target_date_and_distance_window(world, tmp_path):
         links = write_links(run_dir, world, ["multi"])
         cfg = config(run_dir, world, "archive", sources=[world.wayback()], max_distance_days=days)
         assert crawl_rows(cfg, links, world)["multi"]["fetch_status"] == expected, days
+
+
+# ------------------------------------------------------------- archive mode, reruns
+@pytest.mark.ray
+def test_archive_mode_asks_no_live_host_and_a_rerun_asks_no_cdx(ray_local, world, tmp_path):
+    names = ["live", "multi", "tie", "gone", "old", "cconly", "nocapture"]
+    write_links(tmp_path, world, names)
+    cfg = config(tmp_path, world, "archive")
+    live_before, cdx_before = world.live.hits(), world.pywb.cdx_requests()
+    cc_before = world.cc.index.hits()
+    stats = crawl.run(cfg)
+    assert world.live.hits() == live_before  # counted at the live server: not one request
+    asked = world.pywb.cdx_requests() - cdx_before
+    assert asked >= len(names) and world.cc.index.hits() > cc_before
+    pages = {r["url"]: r for r in pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()}
+    live = pages[world.urls["live"]]
+    assert (live["fetch_status"], live["source"]) == ("ok", "wayback")  # the archived copy
+    assert "live-archived" in live["text"]
+    assert pages[world.urls["gone"]]["fetch_status"] == "archive_miss"
+    assert pages[world.urls["cconly"]]["source"] == "commoncrawl"
+    assert stats["status.archive_miss"] == 2 and stats["status.ok"] == 5
+
+    # the finished stage rerun: nothing asked of anybody
+    seen = (world.pywb.cdx_requests(), world.pywb.replay_requests(), world.cc.index.hits(),
+            world.cc.data.hits(), world.live.hits())  # fmt: skip
+    crawl.run(cfg)
+    assert (world.pywb.cdx_requests(), world.pywb.replay_requests(), world.cc.index.hits(),
+            world.cc.data.hits(), world.live.hits()) == seen  # fmt: skip
+    # a setting that redoes the shard: the captures are fetched again, the CDX answers are
+    # the run's (cached on disk), not asked again
+    cfg2 = build_config({**json.loads(cfg.model_dump_json()), "extract": {
+        "extractor": "trafilatura", "isolation": "inline", "min_chars": 2}})  # fmt: skip
+    crawl.run(cfg2)
+    assert world.pywb.cdx_requests() == seen[0] and world.cc.index.hits() == seen[2]
+    assert world.pywb.replay_requests() > seen[1] and world.cc.data.hits() > seen[3]
+    assert world.live.hits() == live_before
+    again = {r["url"]: r for r in pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()}
+    assert {u: (r["fetch_status"], r["capture_time"]) for u, r in again.items()} == {
+        u: (r["fetch_status"], r["capture_time"]) for u, r in pages.items()
+    }
+
+
+# ----------------------------------------------------------------- politeness
+def _max_in_window(times: list[float], width: float = 1.0) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi in range(len(times)):
+        while times[hi] - times[lo] >= width:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def _archive_fetcher(world: World, tmp_path: Path, source: dict, work: Path | None = None):
+    from webtext.fetch import Fetcher
+    from webtext.fetch.archive import ArchiveFetcher
+
+    cfg = config(tmp_path, world, "archive", sources=[source])
+    fetcher = Fetcher(cfg.fetch)
+    return fetcher, ArchiveFetcher(fetcher, cfg.archive, work or tmp_path / "work")
+
+
+def test_rate_limit_holds_at_the_archive_server(world, tmp_path):
+    """A burst of lookups from two clients (separate objects, one run folder) at 4 req/s:
+    the index and data servers together never see more than 4 in any second."""
+    from webtext.fetch.archive.step import archive_pass
+
+    rate = 4.0
+    source = world.cc.source(rate_per_s=rate, concurrency=4)
+    urls = [world.urls[n] for n in ("cconly", "ccredirect", "gone", "nocapture", "live")]
+    start = time.monotonic()
+    clients = [_archive_fetcher(world, tmp_path, source) for _ in range(2)]
+    results: list = []
+
+    def burst(client) -> None:
+        items = [(i, u, T0) for i, u in enumerate(urls)]
+        results.extend(r for _, r in archive_pass(client[1], items))
+
+    threads = [threading.Thread(target=burst, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for fetcher, _ in clients:
+        fetcher.close()
+    times = [t for t in world.cc.request_times() if t >= start]
+    assert len(times) >= 14  # both clients asked (the second from the shared CDX cache less)
+    assert _max_in_window(times) <= rate, _max_in_window(times)
+    assert np.diff(sorted(times)).mean() >= 1 / rate  # evenly spaced, not in bursts
+    ok = [r for r in results if r.status == "ok"]
+    assert {r.source for r in ok} == {"commoncrawl"} and len(ok) == 4
+
+
+def test_429_with_retry_after_is_honoured(world, tmp_path):
+    """The index answers 429 + Retry-After: 1 twice; the client waits a second each time,
+    then gets its capture."""
+    pending = [1.0, 1.0]
+    lock = threading.Lock()
+
+    def throttle() -> float | None:
+        with lock:
+            return pending.pop(0) if pending else None
+
+    pywb = world.pywb
+    cc = CommonCrawlLike(CC_INDEX, read_cdxj(pywb.index_of("cc")), pywb.archive_of("cc"),
+                         throttle=throttle)  # fmt: skip
+    try:
+        fetcher, archive = _archive_fetcher(
+            world, tmp_path, cc.source(rate_per_s=50.0), tmp_path / "w429"
+        )
+        cfg_retries = fetcher.cfg.model_copy(update={"max_retries": 3})
+        archive.fcfg = cfg_retries
+        result = archive.fetch(world.urls["cconly"], T0)
+        fetcher.close()
+        times = [t for _, t, _ in cc.index.log]
+        assert result.status == "ok" and "cc-only" in (result.html or "")
+        assert len(times) == 3  # 429, 429, 200
+        assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0
+        statuses = [e.status for e in result.exchanges]
+        assert statuses[:3] == [429, 429, 200]  # the refusals are in the WARC too
+    finally:
+        cc.stop()
+
+
+def test_archives_pass_the_same_guard_and_limits(world, tmp_path):
+    """An archive on a refused address is never contacted; a capture over max_bytes is
+    not read whole."""
+    from webtext.fetch import Fetcher
+    from webtext.fetch.archive import ArchiveFetcher
+
+    cfg = config(tmp_path, world, "archive", sources=[world.wayback()],
+                 fetch={"allow_networks": []})  # fmt: skip
+    before = world.pywb.cdx_requests()
+    with Fetcher(cfg.fetch) as fetcher:
+        result = ArchiveFetcher(fetcher, cfg.archive, None).fetch(world.urls["multi"], T0)
+    assert result.status == "blocked_address" and "127.0.0.1" in result.error
+    assert world.pywb.cdx_requests() == before
+    cfg = config(tmp_path, world, "archive", sources=[world.wayback(), world.cc.source()],
+                 fetch={"max_bytes": 2048})  # fmt: skip
+    with Fetcher(cfg.fetch) as fetcher:
+        archive = ArchiveFetcher(fetcher, cfg.archive, None)
+        big = archive.fetch(world.urls["multi"], T0)
+        big_cc = archive.fetch(world.urls["cconly"], T0)
+    assert big.status == "archive_miss" and "over 2048 bytes" in big.error
+    assert big_cc.status == "archive_miss" and "over 2048 bytes" in big_cc.error

@@ -116,7 +116,12 @@ class ArchiveFetcher:
             notes: list[str] = []
             nxt = None
             for capture in ranked[:CAPTURES_TRIED]:
-                got = self._retrieve(i, source, capture, exchanges)
+                try:
+                    got = self._retrieve(i, source, capture, exchanges)
+                except ArchiveRequestError as exc:
+                    if exc.status not in ("too_large", "not_html"):
+                        raise  # the archive itself failed: not this capture's fault
+                    got = ("unusable", f"{exc.status}: {exc.error}")
                 if isinstance(got, FetchResult):
                     return got
                 kind, detail = got
@@ -236,6 +241,9 @@ class ArchiveFetcher:
             exchanges.extend(scratch)
             return ("unusable", str(exc))
         code, reason, headers, payload = record
+        if len(payload) > self.fcfg.max_bytes:
+            exchanges.extend(scratch)
+            return ("unusable", f"archived body over {self.fcfg.max_bytes} bytes")
         request = answer.exchange
         exchanges.append(Exchange(  # the archived response, under the URL it was read from
             url=archive_url, request_line=request.request_line,

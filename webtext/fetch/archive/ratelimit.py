@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-SAFETY = 1.02
+SAFETY = 1.05
 
 
 class RateLimiter:
