@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -402,8 +401,6 @@ def page_record(result, extractor, min_chars: int) -> dict[str, Any]:
         "capture_time": result.capture_time,
         "archive_url": result.archive_url,
     }
-    if result.source == "live" and record["capture_time"] is None:
-        record["capture_time"] = int(time.time())  # when the live copy was read
     if result.status == "ok":
         record.update(extract_fields(extractor, result.html or "", result.final_url, min_chars))
     return record

@@ -54,7 +54,9 @@ SOURCES = ("live", "wayback", "commoncrawl")
 # provenance of the fetched copy, on pages/, documents/ and the ledger
 CAPTURE_FIELDS = [
     pa.field("source", pa.string()),  # one of SOURCES
-    pa.field("capture_time", pa.int64()),  # UTC seconds: the archive's capture, or the live fetch
+    # UTC seconds of the archive's capture; null for live copies, so that outputs stay
+    # byte-identical between runs (the live fetch's time is the WARC record's WARC-Date)
+    pa.field("capture_time", pa.int64()),
     pa.field("archive_url", pa.string()),  # what was requested from the archive (null: live)
 ]
 
