@@ -81,17 +81,22 @@ def test_demo_outputs_layout_and_funnel(demo_run):
     assert funnel["documents_after_clean"] == GOLDEN["documents_after_clean"]
     assert funnel["documents_after_dedup"] == GOLDEN["documents_after_dedup"]
     assert funnel["tokens"] > 50_000
+    # dead links back from the local archive (live_then_archive): 8 gone articles, a parked
+    # domain, an archived redirect and the dead host's page
+    assert funnel["pages_recovered"] == {"wayback": 11}
+    assert funnel["documents_by_source"] == {"live": 240, "wayback": 11}
+    assert funnel["fetch_status"]["archive_miss"] == 2
     assert "kept after dedup" in proc.stdout and "report:" in proc.stdout
     log = [json.loads(line) for line in (run_dir / "train" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] >= 11 and "val_loss" in log[-1]
 
 
 GOLDEN = {
-    "submissions_read": 314,  # 312 submissions + 2 malformed lines
-    "links_kept": 273,
-    "pages_extracted": 269,  # minus robots, 404, dead host, PDF
-    "documents_after_clean": 265,  # minus German, French, bot wall, too short
-    "documents_after_dedup": 240,  # the 240 distinct articles
+    "submissions_read": 326,  # 324 submissions + 2 malformed lines
+    "links_kept": 284,
+    "pages_extracted": 280,  # minus robots, PDF, and 2 dead links no archive holds
+    "documents_after_clean": 276,  # minus German, French, bot wall, too short
+    "documents_after_dedup": 251,  # the 240 distinct articles + 11 from the archive
 }
 
 
@@ -105,8 +110,7 @@ def test_ledger_records_every_decision(demo_run):
         "kept",
         "crawl:robots_disallowed",
         "crawl:not_html",
-        "crawl:http_error",
-        "crawl:connection_error",
+        "crawl:archive_miss",  # a 404 and a dead link whose only capture is a 404
         "clean:language",
         "clean:botwall",
         "dedup:exact_duplicate",

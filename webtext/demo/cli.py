@@ -53,7 +53,7 @@ def write_dump(path: Path, submissions: list[dict], malformed: list[str]) -> Non
         tmp.write_bytes(zstandard.ZstdCompressor(level=3).compress(data))
 
 
-def demo_config(args: argparse.Namespace, dump: Path) -> dict:
+def demo_config(args: argparse.Namespace, dump: Path, archive_host: str = "127.0.0.8") -> dict:
     data: dict = {
         "run_dir": str(args.run_dir),
         "ray": {"address": args.ray_address, "num_cpus": args.num_cpus},
@@ -68,6 +68,18 @@ def demo_config(args: argparse.Namespace, dump: Path) -> dict:
             "deadline": 15.0,
             "max_retries": 1,
             "backoff_base": 0.1,
+            "mode": "live_then_archive",  # the mini-web's dead links come back from its archive
+        },
+        "archive": {
+            "sources": [
+                {
+                    "kind": "wayback",
+                    "cdx_url": f"http://{archive_host}:{args.port}/demo/cdx",
+                    "replay_url": f"http://{archive_host}:{args.port}/demo",
+                    "rate_per_s": 100.0,
+                    "concurrency": 4,
+                }
+            ]
         },
         "tokenize": {"shard_tokens": 20_000, "val_fraction": 0.05},
     }
@@ -98,9 +110,10 @@ def main(args: argparse.Namespace) -> int:
     dump = run_dir / "demo-input" / "RS_demo.zst"
     if not dump.exists():
         write_dump(dump, web.submissions, web.malformed_lines)
-    cfg = build_config(demo_config(args, dump), args.overrides)
+    cfg = build_config(demo_config(args, dump, web.archive_host), args.overrides)
     write_text_atomic(run_dir / "demo-input" / "config.yaml", cfg.to_yaml())
-    with contextlib.nullcontext() if args.no_serve else serve_miniweb(web):
+    archive_dir = run_dir / "demo-input" / "archive"
+    with contextlib.nullcontext() if args.no_serve else serve_miniweb(web, archive_dir):
         run(cfg)
     print(f"config: {run_dir / 'demo-input' / 'config.yaml'}")
     return 0

@@ -3,13 +3,18 @@
 It exercises every decision the pipeline makes: boilerplate around articles, exact and near
 duplicates under other URLs and hosts, non-English pages, a bot wall, a robots.txt-disallowed
 path, redirects, a 404, a PDF, a dead host, plus submissions that the harvest must drop
-(low karma, self posts, NSFW, Wikipedia, images, malformed lines). Same seed, same bytes.
+(low karma, self posts, NSFW, Wikipedia, images, malformed lines), and dead links (gone
+articles, a dead host, a parked domain, an archived redirect) with captures in a local web
+archive (`webtext.demo.archive`), so `fetch.mode: live_then_archive` brings them back.
+Same seed, same bytes.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+
+from webtext.demo.archive import Capture
 
 ADJECTIVES = [
     "local",
@@ -274,6 +279,8 @@ class MiniWeb:
     submissions: list[dict]
     dead_host: str
     malformed_lines: list[str]
+    captures: list[Capture] = field(default_factory=list)  # the local archive's holdings
+    archive_host: str = "127.0.0.8"
 
     def url(self, host: str, path: str) -> str:
         return f"http://{host}:{self.port}{path}"
@@ -352,8 +359,10 @@ def build_miniweb(port: int, *, articles: int = 240, seed: int = 2019) -> MiniWe
         (f"http://{dead_host}:{port}/nothing.html", "dead_host"),
     ]
 
-    submissions = []
     base_time = 1_483_228_800  # 2017-01-01
+    captures = _dead_links(pages, links, hosts, dead_host, port, base_time, seed)
+
+    submissions = []
     for n, (url, _kind) in enumerate(links):
         score = rng.randint(3, 400)
         submissions.append(_submission(n, url, score, base_time + n * 3600, rng))
@@ -383,7 +392,60 @@ def build_miniweb(port: int, *, articles: int = 240, seed: int = 2019) -> MiniWe
         sub.update(flags)
         submissions.append(sub)
     malformed = ['{"id": "broken", "url": ', "not json at all"]
-    return MiniWeb(port, hosts, pages, submissions, dead_host, malformed)
+    return MiniWeb(port, hosts, pages, submissions, dead_host, malformed, captures)
+
+
+PARKED = (
+    "<html><head><title>example-news.test is for sale</title></head><body><h1>This domain "
+    "is for sale!</h1><p>Buy this domain. The domain example-news.test may be for sale by its "
+    "owner. Related searches: news, cheap flights, insurance.</p></body></html>"
+)
+
+
+def _dead_links(pages, links, hosts, dead_host, port, base_time, seed) -> list[Capture]:
+    """Links whose live page is gone but whose captures are in the local archive (and two
+    that no archive can save). Their own generator: the rest of the web is unchanged."""
+    rng = random.Random(seed + 1)
+
+    def url(host: str, path: str) -> str:
+        return f"http://{host}:{port}{path}"
+
+    def cap(u: str, when: int, title: str, paras: list[str], status: int = 200) -> Capture:
+        body = render_article("site-archived", title, paras, rng).encode("utf-8")
+        return Capture(u, when, status, (("Content-Type", "text/html; charset=utf-8"),), body)
+
+    captures: list[Capture] = []
+    day = 86_400
+    for k in range(8):  # gone (404 today); captured before and after the submission
+        u = url(hosts[k % len(hosts)], f"/2016/gone-{k:02d}.html")
+        created = base_time + len(links) * 3600
+        title = f"Archived {rng.choice(NOUNS)} story {k}"
+        captures.append(cap(u, created - 2 * day, title, article_text(rng, rng.randint(3, 5))))
+        captures.append(cap(u, created + 90 * day, title + " (updated)", article_text(rng, 3)))
+        links.append((u, "dead_recovered"))
+    # a parked domain today, an article when it was posted
+    parked = url(hosts[3], "/parked.html")
+    pages[hosts[3]]["/parked.html"] = _html(PARKED)
+    created = base_time + len(links) * 3600
+    captures.append(cap(parked, created + day, "Harbour report", article_text(rng, 4)))
+    links.append((parked, "parked_recovered"))
+    # an archived redirect to the article's new address, both gone today
+    old, new = url(hosts[4], "/2016/renamed.html"), url(hosts[4], "/2016/renamed-article.html")
+    created = base_time + len(links) * 3600
+    captures.append(Capture(old, created - day, 301, (("Location", new),), b""))
+    captures.append(cap(new, created, "Renamed article", article_text(rng, 4)))
+    links.append((old, "archived_redirect"))
+    # only a 404 was ever archived: stays dead
+    always = url(hosts[5], "/2016/always-gone.html")
+    captures.append(Capture(always, base_time, 404, (("Content-Type", "text/html"),),
+                            b"<html><body>Not found</body></html>"))  # fmt: skip
+    links.append((always, "archive_miss"))
+    # the dead host's page (connection refused today) was archived
+    for i, (u, _kind) in enumerate(links):
+        if u.startswith(f"http://{dead_host}:"):
+            created = base_time + i * 3600
+            captures.append(cap(u, created + 3 * day, "Dead host article", article_text(rng, 4)))
+    return captures
 
 
 def _submission(n: int, url: str, score: int, created: int, rng: random.Random) -> dict:

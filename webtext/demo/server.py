@@ -1,12 +1,16 @@
-"""Serve a MiniWeb on 127.0.0.x: one threaded HTTP server per host, all on one port."""
+"""Serve a MiniWeb on 127.0.0.x: one threaded HTTP server per host, all on one port, and
+its local web archive on `web.archive_host` (same port)."""
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+from webtext.demo.archive import ArchiveHandler, read_archive_warc, write_archive_warc
 from webtext.demo.miniweb import MiniWeb, Response
 
 NOT_FOUND = Response(
@@ -37,25 +41,38 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-@contextlib.contextmanager
-def serve_miniweb(web: MiniWeb) -> Iterator[list[_Server]]:
-    """Bind every host of `web` on its port; a busy port is a clear error."""
-    servers: list[_Server] = []
+def _bind(host: str, port: int, handler) -> _Server:
     try:
-        for host in web.hosts:
-            try:
-                server = _Server((host, web.port), _Handler)
-            except OSError as exc:
-                raise RuntimeError(
-                    f"cannot serve the demo web on {host}:{web.port} ({exc}); "
-                    "choose another port with --port"
-                ) from exc
-            server.site = web.pages[host]  # type: ignore[attr-defined]
-            server.hits = 0  # type: ignore[attr-defined]
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers.append(server)
-        yield servers
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        return _Server((host, port), handler)
+    except OSError as exc:
+        raise RuntimeError(
+            f"cannot serve the demo web on {host}:{port} ({exc}); choose another port with --port"
+        ) from exc
+
+
+@contextlib.contextmanager
+def serve_miniweb(web: MiniWeb, archive_dir: str | Path | None = None) -> Iterator[list[_Server]]:
+    """Bind every host of `web` on its port, and its archive (a WARC file written under
+    `archive_dir`, or a temporary folder); a busy port is a clear error."""
+    servers: list[_Server] = []
+    with contextlib.ExitStack() as stack:
+        try:
+            for host in web.hosts:
+                server = _bind(host, web.port, _Handler)
+                server.site = web.pages[host]  # type: ignore[attr-defined]
+                server.hits = 0  # type: ignore[attr-defined]
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                servers.append(server)
+            if web.captures:
+                folder = Path(archive_dir or stack.enter_context(tempfile.TemporaryDirectory()))
+                warc = folder / "demo-archive.warc.gz"
+                write_archive_warc(warc, web.captures)
+                server = _bind(web.archive_host, web.port, ArchiveHandler)
+                server.index = read_archive_warc(warc)  # type: ignore[attr-defined]
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                servers.append(server)
+            yield servers
+        finally:
+            for server in servers:
+                server.shutdown()
+                server.server_close()
