@@ -8,7 +8,6 @@ the live fetcher's. Redirects are not followed here; the caller decides what the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
@@ -25,6 +24,7 @@ from webtext.fetch.fetcher import (
 )
 from webtext.fetch.guard import BlockedAddress
 from webtext.fetch.warc import Exchange
+from webtext.uri import BadUrl, parse
 
 
 class ArchiveRequestError(Exception):
@@ -54,12 +54,12 @@ def guarded_get(fetcher: Fetcher, url: str, headers: dict[str, str], *,
     """GET `url` once; 429 and 5xx raise a retryable error carrying Retry-After."""
     cfg = fetcher.cfg
     cap = max_bytes or cfg.max_bytes
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ArchiveRequestError("http_error", f"unsupported archive URL {url!r}")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        fetcher.guard.resolve(parts.hostname, port)
+        uri = parse(url)
+    except BadUrl as exc:
+        raise ArchiveRequestError("http_error", f"invalid archive URL {url!r}: {exc}") from None
+    try:
+        fetcher.guard.resolve(uri.host, uri.effective_port)
     except BlockedAddress as exc:
         raise ArchiveRequestError("blocked_address", str(exc)) from None
     except (OSError, ValueError) as exc:
@@ -68,16 +68,17 @@ def guarded_get(fetcher: Fetcher, url: str, headers: dict[str, str], *,
         timeout = (cfg.connect_timeout, cfg.read_timeout)
         try:
             resp = fetcher.session.get(
-                url, headers=headers, stream=True, allow_redirects=False, timeout=timeout
+                str(uri), headers=headers, stream=True, allow_redirects=False, timeout=timeout
             )
         except BlockedAddress as exc:
             raise ArchiveRequestError("blocked_address", str(exc)) from None
         except _NETWORK_ERRORS as exc:
             stop = _network_stop(exc, deadline)
             raise ArchiveRequestError(stop.status, stop.error, stop.retryable,
-                                      exchanges=[_request_exchange(url, headers)]) from None  # fmt: skip
+                                      exchanges=[_request_exchange(uri, headers)]) from None  # fmt: skip
         try:
-            exchange = _exchange(url, resp)
+            exchange = _exchange(uri, resp)
+            exchange.url = url  # under the name the caller uses (archive_url), not normalised
             code = resp.status_code
             if code == 429 or code >= 500:
                 exchange.truncated = "unspecified"
