@@ -62,7 +62,7 @@ def world(tmp_path_factory):
     live = WebServer().start()
     u = {name: live.url(f"/{name}.html") for name in (
         "live", "wall", "gone", "multi", "tie", "window", "window2", "old", "moved",
-        "nocapture", "cconly", "ccredirect", "cctarget", "syndicated",
+        "nocapture", "cconly", "ccredirect", "cctarget", "syndicated", "noai",
     )}  # fmt: skip
     u["pdf"] = live.url("/report.pdf")
     u["host"] = f"http://127.0.0.2:{live.port}/host.html"  # nobody listens there
@@ -91,6 +91,8 @@ def world(tmp_path_factory):
         Snap(u["pdf"], T0, content_type="application/pdf", body=b"%PDF-1.4\n" + bytes(300)),
         Snap(u["host"], T0 + 2 * DAY, body=html("dead-host", 13)),
         Snap(u["syndicated"], T0, body=shared_article),
+        Snap(u["noai"], T0, body=html("no-ai", 16).replace(
+            b"<head>", b'<head><meta name="robots" content="noai">')),
     ]
     commoncrawl = [
         Snap(u["cconly"], T0 + DAY, body=html("cc-only", 14)),
@@ -231,7 +233,7 @@ def test_target_date_and_distance_window(world, tmp_path):
 # ------------------------------------------------------------- archive mode, reruns
 @pytest.mark.ray
 def test_archive_mode_asks_no_live_host_and_a_rerun_asks_no_cdx(ray_local, world, tmp_path):
-    names = ["live", "multi", "tie", "gone", "old", "cconly", "nocapture"]
+    names = ["live", "multi", "tie", "gone", "old", "cconly", "nocapture", "noai"]
     write_links(tmp_path, world, names)
     cfg = config(tmp_path, world, "archive")
     live_before, cdx_before = world.live.hits(), world.pywb.cdx_requests()
@@ -246,6 +248,9 @@ def test_archive_mode_asks_no_live_host_and_a_rerun_asks_no_cdx(ray_local, world
     assert "live-archived" in live["text"]
     assert pages[world.urls["gone"]]["fetch_status"] == "archive_miss"
     assert pages[world.urls["cconly"]]["source"] == "commoncrawl"
+    # an archived copy that opts out of AI training is refused like a live one
+    noai = pages[world.urls["noai"]]
+    assert (noai["fetch_status"], noai["text"], noai["source"]) == ("optout:noai", None, "wayback")
     assert stats["status.archive_miss"] == 2 and stats["status.ok"] == 5
 
     # the finished stage rerun: nothing asked of anybody

@@ -217,7 +217,7 @@ class ArchiveFetcher:
                 return ("redirect", target)
             if answer.status != 200:
                 return ("unusable", f"replay answered HTTP {answer.status}")
-            return self._page(source, capture, archive_url, answer.headers.get("Content-Type"),
+            return self._page(source, capture, archive_url, list(answer.headers.items()),
                               answer.body, answer.raw_bytes, exchanges)  # fmt: skip
         return ("unusable", "replay kept redirecting to other timestamps")
 
@@ -259,15 +259,29 @@ class ArchiveFetcher:
             body = decode_body(payload, lower.get("content-encoding"), self.fcfg.max_bytes)
         except Exception as exc:  # TooLarge, a corrupt or unknown encoding
             return ("unusable", f"archived body: {type(exc).__name__}: {exc}")
-        return self._page(source, capture, archive_url, lower.get("content-type"), body,
-                          len(payload), exchanges)  # fmt: skip
+        return self._page(source, capture, archive_url, headers, body, len(payload), exchanges)
 
-    def _page(self, source, capture: Capture, archive_url: str, content_type: str | None,
+    def _page(self, source, capture: Capture, archive_url: str, headers: list[tuple[str, str]],
               body: bytes, raw_bytes: int, exchanges) -> FetchResult | tuple[str, str]:  # fmt: skip
+        # the original response headers: as replayed (pywb) or prefixed (Wayback Machine)
+        original = [(k[len("x-archive-orig-"):] if k.lower().startswith("x-archive-orig-")
+                     else k, v) for k, v in headers]  # fmt: skip
+        content_type = dict((k.lower(), v) for k, v in original).get("content-type")
         sniff = sniff_html(content_type, body[:1024])
         if not sniff.is_html:
             return ("unusable", f"not HTML: {sniff.reason}")
         html, charset = decode_html(body, content_type)
+        # the page's own AI-training opt-outs hold for its archived copy too
+        signal = self.fetcher.signals.from_headers(original) or self.fetcher.signals.from_html(html)
+        if signal:
+            if exchanges:  # as for live pages: the text goes neither to pages/ nor the WARC
+                exchanges[-1].body, exchanges[-1].truncated = b"", "unspecified"
+            result = FetchResult(url=capture.url, status=signal, final_url=capture.url,
+                                 http_status=200, content_type=content_type,
+                                 error=f"archived copy opts out of AI training ({signal})")  # fmt: skip
+            result.source, result.capture_time, result.archive_url = (
+                source.kind, capture.time, archive_url)  # fmt: skip
+            return result
         result = FetchResult(
             url=capture.url, status="ok", final_url=capture.url, http_status=200,
             content_type=content_type, bytes=raw_bytes, html=html, charset=charset,
