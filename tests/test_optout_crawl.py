@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.web_server import WebServer, page, status
@@ -125,3 +127,47 @@ def test_signal_parsers_edge_cases():
     assert rules.reserved("http://x.test/a-zz-b") and not rules.reserved("http://x.test/a-b-c")
     assert not TdmRules.parse("{not json").rules
     assert TdmRules.parse('[{"location": "/", "tdm-reservation": 1}]').reserved("http://h/x?q=1")
+
+
+def test_crawl_stage_pages_ledger_and_report_show_optouts(site, tmp_path):
+    """pages/ rows carry the opt-out status and no text; the ledger fate and the report
+    count them by kind and domain; the WARC keeps no body of a refused page."""
+    from pipelines import crawl
+    from tests.test_crawl import config, write_links
+    from webtext.paths import RunPaths
+    from webtext.report.ledger import build_ledger
+    from webtext.report.run_report import build_report, write_stats
+
+    site.route("/robots.txt", page("User-agent: CCBot\nDisallow: /news/\n", "text/plain"))
+    site.route("/news/1", page(HTML))
+    site.route("/tdm", page(HTML, **{"tdm-reservation": "1"}))
+    site.route("/noai", page('<html><head><meta name="robots" content="noai"></head>'
+                             "<body><p>Private prose</p></body></html>"))  # fmt: skip
+    site.route("/ok", page(HTML))
+    urls = [site.url(p) for p in ("/news/1", "/tdm", "/noai", "/ok")]
+    write_links(tmp_path, {0: urls})
+    crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")),
+                      config(tmp_path))  # fmt: skip
+    rows = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
+    status = {r["url"].rsplit("/", 1)[1]: r for r in rows}
+    assert {k: v["fetch_status"] for k, v in status.items()} == {
+        "1": "optout:robots_ai", "tdm": "optout:tdmrep", "noai": "optout:noai", "ok": "ok",
+    }  # fmt: skip
+    assert all(not status[k]["text"] for k in ("1", "tdm", "noai"))
+    assert site.hits("/news/1") == 0
+    warc = b"".join(p.read_bytes() for p in RunPaths.of(tmp_path).warc.glob("*.warc.gz"))
+    assert b"Private prose" not in gzip.decompress(warc)
+
+    fates = build_ledger(tmp_path)
+    assert {k: v for k, v in fates.items() if k.startswith("optout:")} == {
+        "optout:noai": 1, "optout:robots_ai": 1, "optout:tdmrep": 1,
+    }  # fmt: skip
+    stats = write_stats(tmp_path, {}, fates)
+    assert stats["optouts"]["by_kind"] == {
+        "optout:noai": 1, "optout:robots_ai": 1, "optout:tdmrep": 1,
+    }  # fmt: skip
+    assert stats["optouts"]["by_domain"] == {
+        "example.org": {"optout:noai": 1, "optout:robots_ai": 1, "optout:tdmrep": 1}
+    }
+    report = build_report(tmp_path, stats).read_text()
+    assert "Opt-outs" in report and "optout:tdmrep" in report

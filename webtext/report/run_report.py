@@ -131,10 +131,30 @@ def _index_tokens(index: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+def optouts(run_dir: str | Path, top: int = 50) -> dict[str, Any]:
+    """Publisher opt-outs from the ledger: counts per kind (`optout:robots_ai`, ...) and the
+    `top` domains with the most, per kind."""
+    paths = RunPaths.of(run_dir)
+    by_kind: collections.Counter = collections.Counter()
+    by_domain: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for f in sorted(paths.ledger.glob("*.parquet")) if paths.ledger.is_dir() else []:
+        t = pq.read_table(f, columns=["domain", "fate"])
+        for d, fate in zip(t["domain"].to_pylist(), t["fate"].to_pylist(), strict=True):
+            if fate and fate.startswith("optout:"):
+                by_kind[fate] += 1
+                by_domain[d or "?"][fate] += 1
+    ranked = sorted(by_domain.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))[:top]
+    return {
+        "by_kind": dict(sorted(by_kind.items())),
+        "by_domain": {d: dict(sorted(c.items())) for d, c in ranked},
+    }
+
+
 def write_stats(run_dir: str | Path, stage_stats: dict[str, Any], fates: dict[str, int]) -> dict:
     paths = RunPaths.of(run_dir)
     funnel = compute_funnel(run_dir)
-    stats = {"funnel": funnel, "ledger_fates": fates, "stages": stage_stats,
+    stats = {"funnel": funnel, "ledger_fates": fates, "optouts": optouts(run_dir),
+             "stages": stage_stats,
              "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
     write_json_atomic(paths.stats, stats)
     return stats
@@ -227,6 +247,13 @@ def build_report(run_dir: str | Path, stats: dict[str, Any], top: int = 20) -> P
     fates = stats.get("ledger_fates", {})
     sections.append(("Ledger", svg.hbar(sorted(fates.items(), key=lambda kv: -kv[1]),
                                         title="fate of every harvested URL")))  # fmt: skip
+
+    opt = stats.get("optouts") or optouts(run_dir)
+    if opt["by_kind"]:
+        sections.append(("Opt-outs", svg.hbar(sorted(opt["by_kind"].items()),
+                                               title="URLs publishers opted out, by signal")
+            + svg.stacked_hbar(list(opt["by_domain"].items())[:top],
+                               title=f"top {top} domains by opt-outs")))  # fmt: skip
 
     overlap = _overlap_section(paths)
     if overlap:
