@@ -1,18 +1,22 @@
 """`webtext crawl`: links/ -> pages/ (one row per URL attempted) + warc/ (raw capture).
 
-One Ray task per links shard (`map_shards`). Inside a task a `Crawler` keeps up to
-`fetch.concurrency` requests in flight (politely per host) while the task's main thread
-runs extraction on the pages as they arrive.
+One Ray task per links shard (`map_shards`); harvest partitions links by domain, so a host
+belongs to exactly one task and its politeness needs no coordination between tasks. Shards
+start in order of their politeness floor (largest host's URLs x delay), longest first, and
+reserve `fetch.task_cpus` (< 1 by default) so a task waiting on its last large host does
+not hold a core. Inside a task a `Crawler` schedules every URL of the shard at once (ready
+hosts, largest backlog first; waiting hosts by the time they may be contacted again) while
+the task's main thread runs extraction on the pages as they arrive.
 
-Resume: the shard's URLs are processed in fixed chunks of `fetch.checkpoint_every`; each
-finished chunk leaves `warc/part-NNNNN-CCCCC.warc.gz` and then
-`_work/crawl/part-NNNNN-<shard fingerprint>-eE/chunk-CCCCC.parquet` (both atomic), so a
-killed task restarts at the first missing chunk and refetches nothing it stored. The final
-`pages/part-NNNNN.parquet` is the chunks' rows sorted by canonical_url: the same rows in
-the same order wherever the task was killed, and a Ray retry overwrites, never duplicates.
-`_work/crawl/done/part-NNNNN.json` records the shard fingerprint (the fetch and extract
-settings that decide results, not PACE_KEYS; digest of the links file): a shard whose links
-or those settings changed is crawled again.
+Resume: results are cut, in the order they finish, into chunks of `fetch.checkpoint_every`;
+each leaves `warc/part-NNNNN-CCCCC.warc.gz` and then
+`_work/crawl/part-NNNNN-<shard fingerprint>/chunk-CCCCC.parquet` (both atomic, the chunk
+with each row's links index), so a killed task restarts with the URLs no chunk holds and
+refetches nothing it stored. The final `pages/part-NNNNN.parquet` is the chunks' rows
+sorted by canonical_url: the same rows in the same order wherever the task was killed, and
+a Ray retry overwrites, never duplicates. `_work/crawl/done/part-NNNNN.json` records the
+shard fingerprint (the fetch and extract settings that decide results, not PACE_KEYS;
+digest of the links file): a shard whose links or those settings changed is crawled again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,7 +62,7 @@ PROVENANCE = [f.name for f in PROVENANCE_FIELDS]
 PACE_KEYS = {
     "fetch": {
         "concurrency", "per_host_concurrency", "per_host_delay", "backoff_base", "backoff_max",
-        "max_retry_after", "max_crawl_delay", "checkpoint_every",
+        "max_retry_after", "max_crawl_delay", "checkpoint_every", "task_cpus",
     },
     "extract": {"worker_max_pages"},
 }  # fmt: skip
@@ -154,14 +157,23 @@ def run(cfg: Config) -> dict[str, Any]:
     log.info("crawl: %d link shards, %d to crawl", len(shards), len(todo))
     results: list[dict[str, Any]] = []
     if todo:
-        with ray_session(cfg.ray):
-            results = map_shards(crawl_shard, todo, desc="crawl", cfg=cfg)
+        floors = {i: politeness_floor(p, cfg.fetch.per_host_delay) for i, p, _ in todo}
+        pages = {i: pq.ParquetFile(p).metadata.num_rows for i, p, _ in todo}
+        with ray_session(cfg.ray) as ray:
+            slots = int(ray.cluster_resources().get("CPU", 1) / cfg.fetch.task_cpus)
+            groups = group_shards(todo, floors, pages, max(1, slots))
+            log.info("crawl: %d tasks (%d task slots)", len(groups), slots)
+            results = map_shards(
+                crawl_group, groups, desc="crawl", unit="task", num_cpus=cfg.fetch.task_cpus,
+                cfg=cfg,
+            )  # fmt: skip
     stats = collect_stats(paths)
     write_json_atomic(paths.pages / "stats.json", stats)
     flat = {
         "shards": len(shards),
         "shards_crawled": len(todo),
         "urls": stats["total"],
+        "tasks": len(results),
         "fetched_now": sum(r["fetched"] for r in results),
         "requests_now": sum(r["requests"] for r in results),
         "cpu_s_now": round(sum(r["cpu_s"] for r in results), 3),
@@ -177,54 +189,187 @@ def run(cfg: Config) -> dict[str, Any]:
     return flat
 
 
-# ---------------------------------------------------------------- one shard (task)
+def group_shards(
+    todo: list[tuple], floors: dict[int, float], pages: dict[int, int], slots: int
+) -> list[list[tuple]]:
+    """At most `slots` tasks that all run at once, each crawling its shards together.
+
+    A shard lasts at least its politeness floor (largest host's URLs x delay) however
+    idle the task is meanwhile; one task per shard would queue long-floor shards behind
+    each other when they outnumber the slots. Shards go longest floor first, each to the
+    task with the fewest URLs so far: the long floors land in different tasks, the rest
+    evens out the CPU work. A host stays in exactly one task (harvest partitions links by
+    domain), so politeness needs no coordination between tasks.
+    """
+    ordered = sorted(todo, key=lambda item: (-floors[item[0]], -pages[item[0]], item[0]))
+    groups: list[list[tuple]] = [[] for _ in range(min(slots, len(ordered)))]
+    load = [0] * len(groups)
+    for item in ordered:
+        k = min(range(len(groups)), key=lambda g: (load[g], g))
+        groups[k].append(item)
+        load[k] += pages[item[0]]
+    return [g for g in groups if g]
+
+
+# ---------------------------------------------------------------- one task
 def crawl_shard(item: tuple, cfg: Config) -> dict[str, Any]:
     """Crawl one links shard into pages/part-N.parquet and warc/part-N-*.warc.gz.
 
     `item` = (N, links file[, shard fingerprint]). A shard crawled before from other links
     or another config is crawled again; its old chunks and WARCs are dropped.
     """
-    index, links_path = item[0], item[1]
-    shard_fp = item[2] if len(item) > 2 else shard_fingerprint(cfg, links_path)
+    return crawl_group([item], cfg)
+
+
+def crawl_group(items: list[tuple], cfg: Config) -> dict[str, Any]:
+    """Crawl several links shards in one task, their URLs scheduled together by one
+    `Crawler` (one Fetcher, one extraction worker); each shard is finished (pages file,
+    done record) as soon as its last URL is."""
     paths = RunPaths.of(cfg.run_dir)
-    out = paths.pages / shard_name(index)
-    if shard_is_current(paths, index, shard_fp):  # a retried task whose first attempt finished
-        return {"shard": index, "fetched": 0, "requests": 0, "cpu_s": 0.0}
-    links = read_links(links_path)
-    order = interleave_hosts(links.column("url").to_pylist(), links.column("canonical_url"))
-    size = cfg.fetch.checkpoint_every
-    work = paths.work / STAGE / f"part-{index:05d}-{shard_fp}-e{size}"
-    for stale in (paths.work / STAGE).glob(f"part-{index:05d}-*"):
-        if stale != work:  # chunks of other links or another config
-            shutil.rmtree(stale, ignore_errors=True)
-    chunks = [order[i : i + size] for i in range(0, len(order), size)]
-    clean_temp_files(work)
-    _drop_orphan_warcs(paths.warc, index, work)
+    jobs = [_ShardJob(item, cfg, paths) for item in items]
+    jobs = [job for job in jobs if not job.current]  # a retried task: some may be done
+    urls: list[str] = []
+    owner: list[tuple[_ShardJob, int]] = []
+    for job in jobs:
+        for row in job.todo:
+            urls.append(job.urls[row])
+            owner.append((job, row))
     fetched = requests = 0
     cpu_start = _cpu_seconds()
-    todo = [c for c in range(len(chunks)) if not _chunk_path(work, c).exists()]
-    if todo:
+    if urls:
         from webtext.extract import Extractor
         from webtext.fetch import Crawler, Fetcher
 
         with Fetcher(cfg.fetch) as fetcher, Extractor(cfg.extract) as extractor:
-            crawler = Crawler(fetcher, cfg.fetch, seed=index)
             archive = _archive_fetcher(fetcher, cfg, paths)
-            for c in todo:
-                rows = chunks[c]
-                warc_path = paths.warc / shard_name(index, f"-{c:05d}.warc.gz")
-                table = crawl_chunk(crawler, extractor, links, rows, warc_path, cfg, archive)
-                write_parquet_atomic(_chunk_path(work, c), table)
-                fetched += len(rows)
+            recovery = _Recovery(archive, extractor, cfg) if archive is not None else None
+            try:
+                if recovery is not None and cfg.fetch.mode == "archive":
+                    for job, row in owner:
+                        recovery.add(job, row, None, None, "")
+                else:
+                    crawler = Crawler(fetcher, cfg.fetch, seed=min(job.index for job in jobs))
+                    for pos, result in crawler.run(urls):
+                        job, row = owner[pos]
+                        record = page_record(result, extractor, cfg.extract.min_chars)
+                        why = dead_link(result, record, cfg) if recovery is not None else None
+                        if why:  # live_then_archive: the row waits for the archives
+                            recovery.add(job, row, result, record, why)
+                        else:
+                            job.add(row, [result], record)
+                if recovery is not None:
+                    recovery.flush()
+            except BaseException:
+                for job in jobs:
+                    job.sink.abort()
+                raise
+            fetched = len(urls)
             requests = fetcher.requests_made + (archive.requests_made if archive else 0)
-    parts = [pq.read_table(_chunk_path(work, c)) for c in range(len(chunks))]
-    table = pa.concat_tables(parts) if parts else PAGES_SCHEMA.empty_table()
-    table = table.sort_by([("canonical_url", "ascending"), ("url", "ascending")])
-    write_parquet_atomic(out, table.cast(PAGES_SCHEMA))
-    write_json_atomic(_done_path(paths, index), {"fingerprint": shard_fp, "links": links_path})
-    shutil.rmtree(work, ignore_errors=True)
+    for job in jobs:
+        if not job.finished:  # nothing left to fetch (every chunk was stored)
+            job.finish()
     cpu = round(_cpu_seconds() - cpu_start, 3)
-    return {"shard": index, "fetched": fetched, "requests": requests, "cpu_s": cpu}
+    return {
+        "shards": [job.index for job in jobs],
+        "fetched": fetched,
+        "requests": requests,
+        "cpu_s": cpu,
+    }
+
+
+class _ShardJob:
+    """One shard inside a task: what is left to fetch, its chunk sink, its final write."""
+
+    def __init__(self, item: tuple, cfg: Config, paths: RunPaths):
+        self.index, self.links_path = item[0], item[1]
+        self.fp = item[2] if len(item) > 2 else shard_fingerprint(cfg, self.links_path)
+        self.paths = paths
+        self.finished = False
+        self.current = shard_is_current(paths, self.index, self.fp)
+        if self.current:
+            return
+        self.links = read_links(self.links_path)
+        self.urls = self.links.column("url").to_pylist()
+        self.work = paths.work / STAGE / f"part-{self.index:05d}-{self.fp}"
+        for stale in (paths.work / STAGE).glob(f"part-{self.index:05d}-*"):
+            if stale != self.work:  # chunks of other links or another config
+                shutil.rmtree(stale, ignore_errors=True)
+        clean_temp_files(self.work)
+        _drop_orphan_warcs(paths.warc, self.index, self.work)
+        chunks = sorted(self.work.glob("chunk-*.parquet")) if self.work.is_dir() else []
+        done: set[int] = set()
+        for path in chunks:
+            done.update(pq.read_table(path, columns=[ROW]).column(ROW).to_pylist())
+        self.todo = [i for i in crawl_order(self.links) if i not in done]
+        self.left = len(self.todo)
+        first = 1 + max((_chunk_number(p) for p in chunks), default=-1)
+        self.sink = _ChunkSink(paths, self.index, self.work, self.links, first, cfg)
+
+    def add(self, row: int, results: list, record: dict[str, Any]) -> None:
+        self.sink.add(row, results, record)
+        self.left -= 1
+        if self.left == 0:
+            self.finish()
+
+    def finish(self) -> None:
+        """pages/part-N from every chunk, sorted; the done record; chunks removed."""
+        self.sink.flush()
+        chunks = sorted(self.work.glob("chunk-*.parquet")) if self.work.is_dir() else []
+        parts = [pq.read_table(p).drop_columns([ROW]) for p in chunks]
+        table = pa.concat_tables(parts) if parts else PAGES_SCHEMA.empty_table()
+        table = table.sort_by([("canonical_url", "ascending"), ("url", "ascending")])
+        write_parquet_atomic(self.paths.pages / shard_name(self.index), table.cast(PAGES_SCHEMA))
+        write_json_atomic(
+            _done_path(self.paths, self.index),
+            {"fingerprint": self.fp, "links": self.links_path},
+        )
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.finished = True
+
+
+ROW = "_row"  # a chunk row's index in the links file: which URLs a resumed task skips
+
+
+class _ChunkSink:
+    """Results in the order they finish, cut every `fetch.checkpoint_every` into a WARC chunk
+    and then its parquet chunk (both atomic): a checkpoint never waits for a slow URL."""
+
+    def __init__(self, paths: RunPaths, index: int, work: Path, links, first: int, cfg: Config):
+        self.paths, self.index, self.work, self.links, self.cfg = paths, index, work, links, cfg
+        self.chunk = first
+        self.rows: list[int] = []
+        self.records: list[dict[str, Any]] = []
+        self.writer = None
+
+    def add(self, row: int, results: list, record: dict[str, Any]) -> None:
+        if self.cfg.fetch.warc:
+            if self.writer is None:
+                from webtext.fetch import WarcChunkWriter
+
+                warc = self.paths.warc / shard_name(self.index, f"-{self.chunk:05d}.warc.gz")
+                self.writer = WarcChunkWriter(warc)
+            errors = [e for e in (write_exchanges(self.writer, r) for r in results) if e]
+            if errors:
+                record.update(fetch_status="warc_error", error="; ".join(errors))
+        self.rows.append(row)
+        self.records.append(record)
+        if len(self.rows) >= self.cfg.fetch.checkpoint_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        table = chunk_table(self.links, self.rows, self.records)
+        write_parquet_atomic(_chunk_path(self.work, self.chunk), table)
+        self.chunk += 1
+        self.rows, self.records = [], []
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
 
 
 def _cpu_seconds() -> float:
@@ -244,25 +389,13 @@ def read_links(path: str | Path) -> pa.Table:
     return table.select(LINKS_SCHEMA.names).cast(LINKS_SCHEMA)
 
 
-def interleave_hosts(urls: list[str], canonical: pa.ChunkedArray) -> list[int]:
-    """Row indices ordered round-robin over hosts (each host's URLs by canonical_url).
+def url_hosts(urls: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """scheme://netloc of each URL, lower-cased (the crawler's politeness key), vectorised."""
+    import pyarrow.compute as pc
 
-    Deterministic, and each checkpoint chunk spans many hosts, so per-host delays overlap
-    inside a chunk instead of one host's queue filling a whole chunk.
-    """
-    keys = canonical.to_pylist()
-    by_host: dict[str, list[int]] = defaultdict(list)
-    for i in sorted(range(len(urls)), key=lambda i: (keys[i] or "", urls[i] or "")):
-        by_host[(urlsplit(urls[i] or "").hostname or "").lower()].append(i)
-    hosts = sorted(by_host)
-    order: list[int] = []
-    depth = 0
-    while len(order) < len(urls):
-        for host in hosts:
-            if depth < len(by_host[host]):
-                order.append(by_host[host][depth])
-        depth += 1
-    return order
+    lowered = pc.utf8_lower(pc.fill_null(urls, ""))
+    found = pc.extract_regex(lowered, r"^(?P<host>[a-z][a-z0-9+.-]*://[^/?#]*)")
+    return pc.struct_field(found, [0])
 
 
 def _archive_fetcher(fetcher, cfg: Config, paths: RunPaths):
@@ -274,47 +407,61 @@ def _archive_fetcher(fetcher, cfg: Config, paths: RunPaths):
     return ArchiveFetcher(fetcher, cfg.archive, paths.work / "archive")
 
 
-def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path, cfg,
-                archive=None) -> pa.Table:  # fmt: skip
-    from webtext.fetch import WarcChunkWriter
+class _Recovery:
+    """Rows waiting for the web archives (fetch.mode archive, or dead live links in
+    live_then_archive), asked for in batches of `fetch.checkpoint_every`; each row then
+    goes to its shard's chunk with the live and the archive exchanges together."""
 
+    def __init__(self, archive, extractor, cfg: Config):
+        self.archive, self.extractor, self.cfg = archive, extractor, cfg
+        self.pending: list[tuple] = []  # (job, row, live result, live record, why)
+
+    def add(self, job, row: int, result, record, why: str) -> None:
+        self.pending.append((job, row, result, record, why))
+        if len(self.pending) >= self.cfg.fetch.checkpoint_every:
+            self.flush()
+
+    def flush(self) -> None:
+        from webtext.fetch.archive import target_time
+        from webtext.fetch.archive.step import archive_pass
+
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        todo = []
+        for k, (job, row, _, _, _) in enumerate(batch):
+            created = job.links.column("first_created_utc")[row].as_py()
+            todo.append((k, job.urls[row], target_time(created, self.cfg.archive)))
+        for k, archived in archive_pass(self.archive, todo):
+            job, row, live, live_record, why = batch[k]
+            record = page_record(archived, self.extractor, self.cfg.extract.min_chars)
+            merged = merge_archived(live_record, record, archived, why)
+            job.add(row, [r for r in (live, archived) if r is not None], merged)
+
+
+def crawl_order(links: pa.Table) -> list[int]:
+    """Row indices ordered by canonical_url (then url): deterministic. The crawler groups
+    them by host and schedules the largest hosts first."""
+    keys = links.column("canonical_url").to_pylist()
     urls = links.column("url").to_pylist()
-    batch_urls = [urls[i] for i in rows]
-    records: list[dict[str, Any] | None] = [None] * len(rows)
-    writer = WarcChunkWriter(warc_path) if cfg.fetch.warc else None
+    return sorted(range(len(urls)), key=lambda i: (keys[i] or "", urls[i] or ""))
 
-    def store(result) -> dict[str, Any]:
-        warc_error = write_exchanges(writer, result) if writer is not None else None
-        record = page_record(result, extractor, cfg.extract.min_chars)
-        if warc_error is not None:
-            record.update(fetch_status="warc_error", error=warc_error)
-        return record
 
-    try:
-        if cfg.fetch.mode == "archive":
-            dead = {pos: "" for pos in range(len(rows))}
-        else:
-            dead = {}
-            for pos, result in crawler.run(batch_urls):
-                records[pos] = store(result)
-                if archive is not None:
-                    why = dead_link(result, records[pos], cfg)
-                    if why:
-                        dead[pos] = why
-        if archive is not None and dead:
-            from webtext.fetch.archive import target_time
-            from webtext.fetch.archive.step import archive_pass
+def politeness_floor(links_path: str | Path, delay: float) -> float:
+    """Seconds the shard needs at least: its largest host's URL count x per-host delay."""
+    import pyarrow.compute as pc
 
-            created = links.column("first_created_utc").to_pylist()
-            todo = [(p, batch_urls[p], target_time(created[rows[p]], cfg.archive)) for p in dead]
-            for pos, result in archive_pass(archive, todo):
-                records[pos] = merge_archived(records[pos], store(result), result, dead[pos])
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.close()
+    urls = pq.read_table(links_path, columns=["url"]).column("url")
+    if len(urls) == 0:
+        return 0.0
+    hosts = pc.drop_null(url_hosts(urls))
+    if len(hosts) == 0:
+        return 0.0
+    return float(pc.max(pc.value_counts(hosts).field("counts")).as_py()) * delay
+
+
+def chunk_table(links: pa.Table, rows: list[int], records: list[dict[str, Any]]) -> pa.Table:
+    """pages rows of `rows` (links row indices) with their crawl `records`, plus ROW."""
     table = links.take(pa.array(rows, pa.int64()))
     columns: dict[str, Any] = {
         "url": table.column("url"),
@@ -330,7 +477,8 @@ def crawl_chunk(crawler, extractor, links: pa.Table, rows: list[int], warc_path,
     columns["url_original"] = table.column("url_original")
     for name in ("source", "capture_time", "archive_url"):
         columns[name] = [r[name] for r in records]
-    return pa.table(columns, schema=PAGES_SCHEMA)
+    pages = pa.table(columns, schema=PAGES_SCHEMA)
+    return pages.append_column(ROW, pa.array(rows, pa.int64()))
 
 
 def write_exchanges(writer, result) -> str | None:
@@ -423,6 +571,10 @@ def extract_fields(extractor, html: str, url: str, min_chars: int) -> dict[str, 
 
 def _chunk_path(work: Path, chunk: int) -> Path:
     return work / f"chunk-{chunk:05d}.parquet"
+
+
+def _chunk_number(path: Path) -> int:
+    return int(path.stem.split("-")[1])
 
 
 def _drop_orphan_warcs(warc_dir: Path, index: int, work: Path) -> None:

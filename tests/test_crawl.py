@@ -215,7 +215,7 @@ def _kill_after_first_chunk(run_dir: Path, links: Path) -> None:
     )
     crawl_work = RunPaths.of(run_dir).work / "crawl"
     deadline = time.monotonic() + 60
-    while not any(crawl_work.glob("part-00005-*-e4/chunk-00001.parquet")):
+    while not any(crawl_work.glob("part-00005-*/chunk-00001.parquet")):
         assert proc.poll() is None and time.monotonic() < deadline, "child ended early"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)

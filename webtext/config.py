@@ -195,6 +195,13 @@ class FetchConfig(Section):
         description="live: the web today; archive: web archives only (a reproducible "
         "snapshot); live_then_archive: archives when the live fetch fails",
     )
+    task_cpus: float = Field(
+        0.5,
+        gt=0,
+        le=64,
+        description="Ray CPUs reserved per crawl task: below 1, more tasks than cores run, so "
+        "a task left waiting on one large polite host does not hold a core idle",
+    )
 
     @field_validator("resolve")
     @classmethod

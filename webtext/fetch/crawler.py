@@ -1,12 +1,26 @@
 """Many URLs in flight per task, polite per host: the scheduler of a crawl task.
 
-Worker threads (`fetch.concurrency`) take the next URL of a host that is free: fewer than
-`fetch.per_host_concurrency` requests in flight there and its delay since the last request
-(`fetch.per_host_delay`, or robots.txt's Crawl-delay when longer, capped by
-`fetch.max_crawl_delay`) has passed. A host that is waiting never blocks a thread, so other
-hosts keep being fetched. Retries (connection errors, 5xx, 429) go back to the front of
-their host's queue with exponential backoff and jitter, or Retry-After (capped by
-`fetch.max_retry_after`), which delays the whole host: backoff is per host.
+Worker threads (`fetch.concurrency`) take work from two heaps of hosts:
+- *waiting*: hosts that must not be contacted yet, keyed by the time they may be (their
+  last request's end + `fetch.per_host_delay`, or robots.txt's Crawl-delay when longer,
+  capped by `fetch.max_crawl_delay`, or a retry's backoff);
+- *ready*: hosts that may be contacted now, largest remaining backlog (URLs left x delay)
+  first, so the host that bounds the task's wall time is never kept waiting by small ones
+  and starts at once.
+A host is in at most one heap, and only while it has URLs left and fewer than
+`fetch.per_host_concurrency` requests in flight, so a waiting host never blocks a thread.
+
+robots.txt and tdmrep.json are requests like any other: a host's first jobs fetch them
+(once per host and task; tdmrep.json only when robots.txt lets the first URL through), each
+followed by the host's delay, and the seconds they took count against the deadline of the
+host's first URL, as when the fetcher fetched them inline. Retries (connection errors,
+5xx, 429) go back to the front of their host's queue with exponential backoff and jitter,
+or Retry-After (capped by `fetch.max_retry_after`), which delays the whole host: backoff
+is per host.
+
+Bounded state: a host's entry and its cached robots.txt and tdmrep.json are dropped as soon
+as its last URL is done; fetched results wait for the consumer in a bounded queue, so fetching
+never runs further ahead of extraction than `2 x fetch.concurrency` pages.
 """
 
 from __future__ import annotations
@@ -26,14 +40,20 @@ from webtext.fetch.fetcher import Fetcher, FetchResult
 from webtext.fetch.robots import host_key
 from webtext.uri import BadUrl
 
+_SETUP = -1  # the job index of a host's setup request (robots.txt, tdmrep.json)
 
-@dataclass
+
+@dataclass(eq=False)
 class _Host:
     key: str
+    delay: float
     pending: deque = field(default_factory=deque)  # (index, url, attempt)
     active: int = 0
     ready_at: float = 0.0
-    in_heap: bool = False
+    queued: bool = False  # in the waiting or the ready heap
+    setup: list = field(default_factory=list)  # per-host files still to fetch, in order
+    carry: list = field(default_factory=list)  # their WARC captures, for the next result
+    setup_s: float = 0.0  # seconds they took: counted in the host's first URL's deadline
 
 
 def backoff_delay(cfg: FetchConfig, attempt: int, retry_after: float | None, rng) -> float:
@@ -44,6 +64,15 @@ def backoff_delay(cfg: FetchConfig, attempt: int, retry_after: float | None, rng
     return base * (0.5 + 0.5 * rng.random())  # "equal jitter": half fixed, half random
 
 
+def _fetchable(url: str) -> bool:
+    """URLs the fetcher would send a request for (it vets the rest before any request)."""
+    try:
+        key = host_key(url)
+    except BadUrl:
+        return False
+    return key.startswith(("http://", "https://"))
+
+
 class Crawler:
     """Fetch `urls` with a `Fetcher`; yields (index, FetchResult) as they finish."""
 
@@ -52,12 +81,19 @@ class Crawler:
         self.cfg = cfg
         self._rng = random.Random(seed)
         self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Host]] = []
+        self._waiting: list[tuple[float, int, _Host]] = []
+        self._ready: list[tuple[float, int, int, _Host]] = []
         self._seq = itertools.count()
         self._hosts: dict[str, _Host] = {}
         self._left = 0
         self._stop = False
         self._carry: dict[int, list] = {}  # WARC captures of failed attempts, by URL index
+
+    @property
+    def hosts_tracked(self) -> int:
+        """Hosts with URLs left (finished hosts are forgotten)."""
+        with self._cond:
+            return len(self._hosts)
 
     def run(self, urls: Sequence[str]) -> Iterator[tuple[int, FetchResult]]:
         if not urls:
@@ -65,12 +101,11 @@ class Crawler:
         self._left = len(urls)
         self._stop = False
         for index, url in enumerate(urls):
-            host = self._host(url)
-            host.pending.append((index, url, 1))
+            self._host(url).pending.append((index, url, 1))
         with self._cond:
             for host in self._hosts.values():
-                self._push(host)
-        results: queue.Queue = queue.Queue()
+                self._push(host, 0.0)
+        results: queue.Queue = queue.Queue(maxsize=self.cfg.concurrency)
         n_threads = min(self.cfg.concurrency, len(urls))
         threads = [
             threading.Thread(target=self._work, args=(results,), name=f"fetch-{i}", daemon=True)
@@ -98,32 +133,51 @@ class Crawler:
             key = url  # fails fast in the fetcher, with its reason
         host = self._hosts.get(key)
         if host is None:
-            host = self._hosts[key] = _Host(key)
+            host = self._hosts[key] = _Host(key, self.cfg.per_host_delay)
+            if _fetchable(url):
+                host.setup = ["robots.txt", "tdmrep.json"]
+                if not self.cfg.respect_robots:
+                    host.setup.remove("robots.txt")
         return host
 
-    def _push(self, host: _Host) -> None:
-        if host.pending and host.active < self.cfg.per_host_concurrency and not host.in_heap:
-            host.in_heap = True
-            heapq.heappush(self._heap, (host.ready_at, next(self._seq), host))
+    # ------------------------------------------------------------ the two heaps
+    def _push(self, host: _Host, now: float) -> None:
+        """Queue a host that may take another request (caller holds the lock)."""
+        limit = 1 if host.setup else self.cfg.per_host_concurrency
+        if host.queued or not host.pending or host.active >= limit:
+            return
+        host.queued = True
+        if host.ready_at > now:
+            heapq.heappush(self._waiting, (host.ready_at, next(self._seq), host))
+        else:
+            backlog = len(host.pending)
+            heapq.heappush(self._ready, (-backlog * host.delay, -backlog, next(self._seq), host))
 
     def _take(self) -> tuple[_Host, int, str, int] | None:
         with self._cond:
             while not self._stop and self._left > 0:
                 now = time.monotonic()
-                if self._heap and self._heap[0][0] <= now:
-                    _, _, host = heapq.heappop(self._heap)
-                    host.in_heap = False
-                    if host.ready_at > now:  # delayed since it was queued
-                        self._push(host)
+                while self._waiting and self._waiting[0][0] <= now:
+                    host = heapq.heappop(self._waiting)[2]
+                    host.queued = False
+                    self._push(host, now)
+                if self._ready:
+                    host = heapq.heappop(self._ready)[3]
+                    host.queued = False
+                    if host.ready_at > now:  # delayed (a retry) since it was queued
+                        self._push(host, now)
                         continue
-                    index, url, attempt = host.pending.popleft()
                     host.active += 1
-                    self._push(host)
+                    if host.setup:
+                        return host, _SETUP, host.pending[0][1], 0
+                    index, url, attempt = host.pending.popleft()
+                    self._push(host, now)
                     return host, index, url, attempt
-                timeout = self._heap[0][0] - now if self._heap else None
+                timeout = self._waiting[0][0] - now if self._waiting else None
                 self._cond.wait(timeout)
             return None
 
+    # ------------------------------------------------------------ worker threads
     def _delay(self, url: str) -> float:
         delay = self.cfg.per_host_delay
         if self.cfg.respect_robots:
@@ -132,6 +186,37 @@ class Crawler:
                 delay = max(delay, min(policy.crawl_delay, self.cfg.max_crawl_delay))
         return delay
 
+    def _setup(self, host: _Host, url: str) -> None:
+        """A host's next per-host file, as a request of its own: robots.txt first, then
+        tdmrep.json (only when robots.txt lets the host's first URL through, as the fetcher
+        would ask for it only then); each is followed by the host's delay."""
+        step = host.setup[0]
+        exchanges: list = []
+        start = time.monotonic()
+        skip_rest = False
+        try:
+            if step == "robots.txt":
+                policy, fetched_now = self.fetcher.robots.policy(url)
+                if fetched_now:
+                    exchanges = list(policy.exchanges)
+                    policy.exchanges = []  # kept once, in the WARC of the host's first result
+                skip_rest = self.fetcher.robots_refusal(policy, url) is not None
+            else:
+                _, exchanges = self.fetcher.tdmrep.rules(host.key)
+        except Exception:  # noqa: BLE001 - the page fetch asks again and says why
+            skip_rest = True
+        delay = self._delay(url)
+        with self._cond:
+            host.active -= 1
+            host.setup = [] if skip_rest else host.setup[1:]
+            host.delay = delay
+            host.carry = host.carry + exchanges
+            if exchanges:  # a request went out: the host's next one waits its turn
+                host.setup_s += time.monotonic() - start
+                host.ready_at = max(host.ready_at, time.monotonic() + delay)
+            self._push(host, time.monotonic())
+            self._cond.notify_all()
+
     def _work(self, results: queue.Queue) -> None:
         try:
             while True:
@@ -139,14 +224,19 @@ class Crawler:
                 if taken is None:
                     return
                 host, index, url, attempt = taken
-                result = self.fetcher.fetch(url)
+                if index == _SETUP:
+                    self._setup(host, url)
+                    continue
+                with self._cond:
+                    spent, host.setup_s = host.setup_s, 0.0
+                result = self.fetcher.fetch(url, spent)
                 result.attempts = attempt
-                delay = self._delay(url)
                 retry = result.retryable and attempt <= self.cfg.max_retries
                 with self._cond:
                     host.active -= 1
                     now = time.monotonic()
-                    host.ready_at = max(host.ready_at, now + delay)
+                    if result.exchanges:  # only a request sent makes the host wait
+                        host.ready_at = max(host.ready_at, now + host.delay)
                     if retry:
                         wait = backoff_delay(self.cfg, attempt, result.retry_after, self._rng)
                         host.ready_at = max(host.ready_at, now + wait)
@@ -154,10 +244,32 @@ class Crawler:
                         self._carry.setdefault(index, []).extend(result.exchanges)
                     else:
                         self._left -= 1
-                        result.exchanges = self._carry.pop(index, []) + result.exchanges
-                    self._push(host)
+                        carried = host.carry + self._carry.pop(index, [])
+                        host.carry = []
+                        result.exchanges = carried + result.exchanges
+                    if not host.pending and host.active == 0:
+                        self._forget(host)
+                    else:
+                        self._push(host, now)
                     self._cond.notify_all()
                 if not retry:
-                    results.put((index, result))
+                    self._deliver(results, (index, result))
         except BaseException as exc:  # surface a bug in the driver instead of hanging it
-            results.put(exc)
+            self._deliver(results, exc)
+
+    def _forget(self, host: _Host) -> None:
+        """A finished host: drop its entry and its robots.txt policy (caller holds the lock)."""
+        self._hosts.pop(host.key, None)
+        if "://" in host.key:
+            self.fetcher.robots.forget(host.key)
+            self.fetcher.tdmrep.forget(host.key)
+
+    def _deliver(self, results: queue.Queue, item: object) -> None:
+        """Hand a result to the consumer; waits while it is behind, gives up on stop."""
+        while True:
+            try:
+                results.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if self._stop:
+                    return

@@ -129,10 +129,13 @@ class Fetcher:
         self.close()
 
     # ---------------------------------------------------------------- one URL
-    def fetch(self, url: str) -> FetchResult:
-        start = time.monotonic()
+    def fetch(self, url: str, spent: float = 0.0) -> FetchResult:
+        """One URL within `fetch.deadline`, less `spent`: the seconds its host's robots.txt
+        took when the crawler fetched that just before (robots.txt counts against the
+        deadline of the host's first URL, whoever fetches it)."""
+        start = time.monotonic() - spent
         result = FetchResult(url=url, status="connection_error")
-        with self.watchdog.watch(self.cfg.deadline) as deadline:
+        with self.watchdog.watch(max(self.cfg.deadline - spent, 0.0)) as deadline:
             try:
                 self._follow(_parse(url), result, deadline)
             except _Stop as stop:
@@ -181,13 +184,20 @@ class Fetcher:
             policy, fetched_now = self.robots.policy(url)
             if fetched_now:
                 result.exchanges.extend(policy.exchanges)
-            if not policy.allowed(url, self.agent):
-                status = policy.failure_status or "robots_disallowed"
-                raise _Stop(status, policy.reason or f"robots.txt disallows {url}")
-            token = robots_ai_optout(policy.parser, policy.named, url, self.cfg.optout_agents)
-            if token:
-                raise _Stop(OPTOUT_ROBOTS_AI, f"robots.txt disallows {url} for {token}")
+            refused = self.robots_refusal(policy, url)
+            if refused is not None:
+                raise _Stop(*refused)
         self._vet_tdmrep(uri, result)
+
+    def robots_refusal(self, policy: RobotsPolicy, url: str) -> tuple[str, str] | None:
+        """(status, reason) when robots.txt keeps `url` from being fetched, else None."""
+        if not policy.allowed(url, self.agent):
+            status = policy.failure_status or "robots_disallowed"
+            return status, policy.reason or f"robots.txt disallows {url}"
+        token = robots_ai_optout(policy.parser, policy.named, url, self.cfg.optout_agents)
+        if token:
+            return OPTOUT_ROBOTS_AI, f"robots.txt disallows {url} for {token}"
+        return None
 
     def _vet_tdmrep(self, uri: Uri, result: FetchResult) -> None:
         """The origin's /.well-known/tdmrep.json (cached per host) reserving this path."""

@@ -198,3 +198,13 @@ class TdmRepCache:
             with self._lock:
                 self._rules[origin] = rules
             return rules, exchanges
+
+    def forget(self, origin: str) -> None:
+        """Drop a host's rules once the crawl is done with it (bounded memory)."""
+        with self._lock:
+            self._rules.pop(origin, None)
+            self._locks.pop(origin, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._rules)

@@ -131,3 +131,18 @@ class RobotsCache:
             return None
         with self._lock:
             return self._policies.get(key)
+
+    def forget(self, url: str) -> None:
+        """Drop a host's policy once the crawl is done with it: memory stays bounded by the
+        hosts in progress, not every host a task ever saw (a later URL refetches it)."""
+        try:
+            key = host_key(url)
+        except BadUrl:
+            return
+        with self._lock:
+            self._policies.pop(key, None)
+            self._locks.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._policies)
