@@ -138,11 +138,14 @@ def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
         or (len(host) > 63 and any(len(label) > 63 for label in host.split(".")))
     ):
         return None  # ports, odd paths, escapes, IPs, punycode: the general path
-    scheme = scheme.lower()
-    host = host.lower()
+    if path and scheme.islower() and host.islower():
+        uri = fetch  # already its URI form (the common case: no copy)
+    else:
+        scheme = scheme.lower()
+        host = host.lower()
+        uri = f"{scheme}://{host}{path or '/'}" + (f"?{query}" if query is not None else "")
     key_host = host[4:] if host.startswith("www.") and "." in host[4:] else host
     key = f"{scheme}://{key_host}{path or '/'}"
-    uri = f"{scheme}://{host}{path or '/'}" + (f"?{query}" if query is not None else "")
     if query:
         canonical = _QUERY_CACHE.get(query)
         if canonical is None:
