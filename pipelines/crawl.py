@@ -524,8 +524,8 @@ def merge_archived(live: dict[str, Any] | None, archived: dict[str, Any], result
         if archived["error"] is None:
             archived["error"] = f"recovered from {result.source}; live: {why}"
         return archived
-    if result.status.startswith("optout:"):  # the archived copy itself says no
-        return archived
+    if result.status.startswith("optout:") or result.status == "robots_disallowed":
+        return archived  # the archived copy itself, or its site's robots.txt, says no
     if live["fetch_status"] in ("ok", "extract_empty"):
         return live
     merged = dict(live)

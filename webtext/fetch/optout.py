@@ -183,6 +183,11 @@ class TdmRepCache:
         self._lock = threading.Lock()
         self.fetches = 0
 
+    def cached(self, origin: str) -> TdmRules | None:
+        """The origin's rules if they were fetched already (never fetches)."""
+        with self._lock:
+            return self._rules.get(origin)
+
     def rules(self, origin: str) -> tuple[TdmRules, list]:
         """(rules, exchanges made now: empty unless this call fetched the file)."""
         with self._lock:

@@ -29,6 +29,7 @@ from webtext.fetch.archive.capture import (
     rank,
     why_unusable,
 )
+from webtext.fetch.archive.consent import ASK_ARCHIVE, archived_verdict, live_verdict
 from webtext.fetch.archive.ratelimit import RateLimiter
 from webtext.fetch.archive.request import Answer, ArchiveRequestError, guarded_get
 from webtext.fetch.body import decode_body, sniff_html
@@ -75,6 +76,7 @@ class ArchiveFetcher:
         self._lock = threading.Lock()
         self.requests_made = 0
         self.cdx_requests = 0
+        self._robots_memo: dict = {}  # (robots.txt URL, capture time) -> archived policy
 
     # ------------------------------------------------------------------ one URL
     def fetch(self, url: str, target: int) -> FetchResult:
@@ -85,6 +87,12 @@ class ArchiveFetcher:
         misses: list[str] = []
         failure: ArchiveRequestError | None = None
         result: FetchResult | None = None
+        refused = live_verdict(self.fetcher, url)  # the live site's signals, when it answered
+        if refused and refused is not ASK_ARCHIVE:
+            result = FetchResult(url=url, status=refused[0], error=refused[1])
+            result.source = None
+            result.fetch_ms = int((time.monotonic() - start) * 1000)
+            return result
         for i, source in enumerate(self.cfg.sources):
             try:
                 result = self._from_source(i, source, url, target, exchanges)
@@ -97,6 +105,14 @@ class ArchiveFetcher:
             except Exception as exc:  # an answer nobody foresaw: a row, not a crash
                 misses.append(f"{source.kind}: unexpected {type(exc).__name__}: {exc}")
                 failure = failure or ArchiveRequestError("connection_error", str(exc))
+        if result is not None and result.status == "ok" and refused is ASK_ARCHIVE:
+            page_exchange = exchanges[-1] if exchanges else None
+            verdict = archived_verdict(self, url, result.capture_time, exchanges)
+            if verdict:  # the archived robots.txt refuses it: keep no text, as for live pages
+                if page_exchange is not None:
+                    page_exchange.body, page_exchange.truncated = b"", "unspecified"
+                result.status, result.error, result.html, result.charset = (
+                    verdict[0], verdict[1], None, None)  # fmt: skip
         if result is None:
             status = failure.status if failure is not None else "archive_miss"
             result = FetchResult(url=url, status=status, error="; ".join(misses) or "no archive")
