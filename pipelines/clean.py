@@ -15,6 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from pipelines._ray import map_shards, ray_session
 from webtext.clean.stage import clean_shard, shard_fingerprint
 from webtext.config import Config
@@ -83,10 +85,12 @@ def run(cfg: Config) -> dict[str, Any]:
     clean_temp_files(paths.cleaned)
     with ray_session(cfg.ray):
         start = time.perf_counter()  # Ray's own start-up is not the stage's throughput
+        pages = sum(pq.ParquetFile(item[0]).metadata.num_rows for item in items)
         results = map_shards(
             clean_shard,
             items,
             desc="clean",
+            records=("documents", pages),
             clean=cfg.clean,
             overlap=cfg.overlap,
             fingerprint=config_fp,

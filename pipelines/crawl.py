@@ -43,7 +43,7 @@ from webtext.io import (
     write_parquet_atomic,
 )
 from webtext.paths import RunPaths
-from webtext.progress import log
+from webtext.progress import count, log
 from webtext.schemas import (
     FETCH_STATUSES,
     LINKS_SCHEMA,
@@ -165,7 +165,7 @@ def run(cfg: Config) -> dict[str, Any]:
             log.info("crawl: %d tasks (%d task slots)", len(groups), slots)
             results = map_shards(
                 crawl_group, groups, desc="crawl", unit="task", num_cpus=cfg.fetch.task_cpus,
-                cfg=cfg,
+                records=("urls", sum(pages.values())), cfg=cfg,
             )  # fmt: skip
     stats = collect_stats(paths)
     write_json_atomic(paths.pages / "stats.json", stats)
@@ -307,6 +307,7 @@ class _ShardJob:
 
     def add(self, row: int, results: list, record: dict[str, Any]) -> None:
         self.sink.add(row, results, record)
+        count(1, "urls")  # progress: URLs done (fetched, recovered or given up on)
         self.left -= 1
         if self.left == 0:
             self.finish()

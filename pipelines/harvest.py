@@ -100,6 +100,7 @@ def _map_dumps(cfg: Config, dumps: list[Path], spill_root: Path) -> list[dict[st
             [str(p) for p in dumps],
             desc="harvest: read dumps",
             unit="dump",
+            records=("bytes", sum(p.stat().st_size for p in dumps)),
             spill_root=str(spill_root),
             cfg=cfg.harvest,
             strict=cfg.source.strict,

@@ -82,6 +82,7 @@ def run(cfg: Config) -> dict[str, Any]:
             [(str(src), dst) for src, dst in zip(inputs, intermediates, strict=True)],
             desc="tokenize documents",
             unit="file",
+            records=("tokens", None),
             num_cpus=_task_cpus(ray, tc.num_threads),
             num_threads=tc.num_threads,
             batch_size=tc.batch_size,

@@ -1,11 +1,22 @@
-"""Progress bars on a terminal, periodic log lines elsewhere (CI logs, Ray job logs)."""
+"""Progress bars on a terminal, periodic log lines elsewhere (CI logs, Ray job logs).
+
+Progress counts records, not only files: a task calls `count(n, "bytes")` as it goes (dump
+bytes read, URLs fetched, documents cleaned, tokens encoded). Inside a Ray task started by
+`pipelines._ray.map_shards` the counts are batched and sent to the driver about once a
+second, where a second bar shows them against their total; elsewhere `count` costs one
+global lookup.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,8 +36,11 @@ def setup_logging(level: int = logging.INFO) -> None:
 class Progress:
     """A tqdm bar when stderr is a terminal, else a log line every `every` seconds."""
 
-    def __init__(self, total: int | None, desc: str, unit: str = "it", every: float = 10.0):
+    def __init__(self, total: int | None, desc: str, unit: str = "it", every: float | None = None):
+        if every is None:  # WEBTEXT_PROGRESS_EVERY: seconds between log lines off a terminal
+            every = float(os.environ.get("WEBTEXT_PROGRESS_EVERY", "10"))
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
+        self.extra: dict[str, int] = {}
         self.count = 0
         self._bar = None
         self._start = self._last = time.monotonic()
@@ -43,16 +57,30 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
-            rate = self.count / max(now - self._start, 1e-9)
-            of = f"/{self.total}" if self.total is not None else ""
-            log.info(
-                "%s: %d%s %s (%.1f %s/s)", self.desc, self.count, of, self.unit, rate, self.unit
-            )
+            self._log(now)
 
-    def close(self) -> None:
+    def set_extra(self, extra: dict[str, int]) -> None:
+        """Other counts shown beside the main one (e.g. submissions beside bytes)."""
+        self.extra = extra
+        if self._bar is not None:
+            self._bar.set_postfix(extra, refresh=False)
+
+    def _log(self, now: float, done: str = "") -> None:
+        rate = self.count / max(now - self._start, 1e-9)
+        of = f"/{self.total}" if self.total is not None else ""
+        extra = "".join(f", {k} {v}" for k, v in self.extra.items())
+        log.info(
+            "%s: %d%s %s (%.1f %s/s%s)%s",
+            self.desc, self.count, of, self.unit, rate, self.unit, extra, done,
+        )  # fmt: skip
+
+    def close(self, final: bool = False) -> None:
+        """Close the bar; `final` logs the end count off a terminal."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        elif final:
+            self._log(time.monotonic(), " done")
 
     def __enter__(self) -> Progress:
         return self
@@ -70,3 +98,53 @@ def progress(
         for item in items:
             yield item
             bar.update()
+
+
+# ------------------------------------------------------------------ records from tasks
+_sink: Callable[[str, int], None] | None = None
+
+
+def count(n: int, what: str = "records") -> None:
+    """Add n records of kind `what` to the progress of the current task (no-op outside)."""
+    sink = _sink
+    if sink is not None and n:
+        sink(what, n)
+
+
+class _Batcher:
+    """Collects counts from any thread; flushes them to `send` at most every `period` s."""
+
+    def __init__(self, send: Callable[[dict[str, int]], None], period: float = 1.0):
+        self.send, self.period = send, period
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.last = time.monotonic()
+
+    def add(self, what: str, n: int) -> None:
+        with self.lock:
+            self.counts[what] += n
+            now = time.monotonic()
+            if now - self.last < self.period:
+                return
+            self.last = now
+            pending, self.counts = dict(self.counts), Counter()
+        self.send(pending)
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.counts = dict(self.counts), Counter()
+        if pending:
+            self.send(pending)
+
+
+@contextlib.contextmanager
+def counting_to(send: Callable[[dict[str, int]], None], period: float = 1.0) -> Iterator[None]:
+    """Within the block, `count()` batches into `send(dict)`; the rest is sent at the end."""
+    global _sink
+    batcher = _Batcher(send, period)
+    previous, _sink = _sink, batcher.add
+    try:
+        yield
+    finally:
+        _sink = previous
+        batcher.flush()

@@ -21,6 +21,7 @@ from webtext.clean.base import FilterChain
 from webtext.clean.chain import build_chain
 from webtext.config import CleanConfig, OverlapConfig
 from webtext.io import combine_fingerprint, file_digest, write_parquet_atomic
+from webtext.progress import count
 from webtext.schemas import PAGES_SCHEMA, with_url_original
 
 # cleaned/part-N.parquet: the kept pages with their language
@@ -75,6 +76,7 @@ def shard_stats(path: Path) -> dict[str, Any] | None:
 def clean_table(table: pa.Table, chain: FilterChain) -> tuple[pa.Table, pa.Table]:
     """(kept rows with lang/lang_prob, dropped rows) of the `ok` rows of one pages table."""
     ok = table.filter(pc.equal(table["fetch_status"], "ok"))
+    count(table.num_rows - ok.num_rows, "documents")  # progress: pages judged, failed too
     kept_parts: list[pa.Table] = []
     dropped: dict[str, list[Any]] = {name: [] for name in DROPPED_SCHEMA.names}
     for batch in ok.to_batches(max_chunksize=BATCH_ROWS):
@@ -91,6 +93,7 @@ def clean_table(table: pa.Table, chain: FilterChain) -> tuple[pa.Table, pa.Table
                 dropped["canonical_url"].append(page.get("canonical_url"))
                 dropped["reason"].append(decision.reason)
                 dropped["detail"].append(decision.detail)
+        count(batch.num_rows, "documents")
         kept = pa.Table.from_batches([batch]).filter(pa.array(mask, pa.bool_()))
         at = kept.schema.get_field_index("text")
         kept = kept.set_column(at, kept.schema.field(at), pa.array(texts, pa.string()))

@@ -9,6 +9,7 @@ the dump size. A line that is not a JSON object, or a file that ends early, is r
 from __future__ import annotations
 
 import bz2
+import contextlib
 import glob
 import gzip
 import lzma
@@ -26,6 +27,7 @@ import numpy as np
 import orjson
 
 from webtext.config import ConfigError
+from webtext.progress import count
 
 CHUNK_BYTES = 1 << 20
 ZSTD_READ_BYTES = 1 << 15  # ~1 MB out per call: short GIL holds on both sides of the queue
@@ -143,6 +145,7 @@ def _zst_frames(path: Path) -> Iterator[bytes]:
             data = fh.read(ZSTD_READ_BYTES)
             if not data:
                 break
+            count(len(data), "bytes")  # progress: compressed bytes of the dump read
             while data:
                 try:
                     out = obj.decompress(data)
@@ -225,12 +228,24 @@ def _zst_chunks(path: Path) -> Iterator[bytes]:
         _short_switch_interval(-1)
 
 
-def _stream_chunks(stream: BinaryIO) -> Iterator[bytes]:
+def _stream_chunks(stream: BinaryIO, raw: BinaryIO | None = None) -> Iterator[bytes]:
+    """Chunks of `stream`; `raw` is the file under a decompressor, whose position is the
+    progress in bytes of the dump (the file itself when there is no decompressor)."""
     # read1: what one decoder step gives, so the lines before a truncation still come out
     read = getattr(stream, "read1", stream.read)
-    with stream:
+    position = 0
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(stream)
+        if raw is not None:
+            stack.enter_context(raw)
         while True:
             chunk = read(CHUNK_BYTES)
+            if raw is None:
+                count(len(chunk), "bytes")
+            else:
+                now = raw.tell()
+                count(now - position, "bytes")
+                position = now
             if not chunk:
                 return
             yield chunk
@@ -242,12 +257,10 @@ def iter_chunks(path: str | Path) -> Iterator[bytes]:
     suffix = path.suffix.lower()
     if suffix == ".zst":
         return _zst_chunks(path)
-    if suffix == ".xz":
-        return _stream_chunks(lzma.open(path, "rb"))
-    if suffix == ".bz2":
-        return _stream_chunks(bz2.open(path, "rb"))
-    if suffix == ".gz":
-        return _stream_chunks(gzip.open(path, "rb"))
+    openers = {".xz": lzma.open, ".bz2": bz2.open, ".gz": gzip.open}
+    if suffix in openers:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the generator
+        return _stream_chunks(openers[suffix](raw, "rb"), raw)
     if suffix in {".ndjson", ".jsonl", ".json"}:
         return _stream_chunks(open(path, "rb"))  # noqa: SIM115 - closed by the generator
     raise ValueError(f"{path}: unknown dump format (expected one of {', '.join(SUFFIXES)})")
@@ -419,6 +432,7 @@ def iter_submission_blocks(
     decode_lines, decode = _SUBMISSION_DECODER.decode_lines, _SUBMISSION_DECODER.decode
     for first, block, newlines in iter_blocks(path, report):
         n_lines = len(newlines) + (block[-1] != 10)  # the last block may lack its newline
+        count(n_lines, "submissions")  # progress: lines read (bad ones included)
         subs = None
         if _one_object_per_line(block, newlines):
             try:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webtext.io import atomic_path
+from webtext.progress import count
 from webtext.tokenize.encode import TOKEN_TYPE, DocumentEncoder, is_val, split_keys
 from webtext.tokenize.gpt2 import ENCODING_NAME, vocab_hashes
 from webtext.tokenize.reader import ShardReader
@@ -117,6 +118,7 @@ def tokenize_file(
             )
             rows += len(id_list)
             tokens += len(token_lists.values)
+            count(len(token_lists.values), "tokens")  # progress: tokens encoded
     return {"file": src.name, "rows": rows, "tokens": tokens, "reused": False}
 
 
