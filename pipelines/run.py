@@ -54,7 +54,8 @@ def run(cfg: Config) -> dict[str, Any]:
     fates = build_ledger(cfg.run_dir)
     stats = write_stats(cfg.run_dir, stage_stats, fates)
     if cfg.report.enabled:
-        build_report(cfg.run_dir, stats, top=cfg.report.top_domains)
+        train_dir = paths.train_dir(cfg.train.out_dir) if cfg.train is not None else None
+        build_report(cfg.run_dir, stats, top=cfg.report.top_domains, train_dir=train_dir)
     marker.mark_done(fingerprint, stats)
     print(funnel_table(stats["funnel"]), end="")
     print(f"report: {paths.report}")

@@ -232,9 +232,14 @@ def test_report_renders_in_chromium_without_console_errors(demo_run, tmp_path):
     assert not console, console
     html = (run_dir / "report.html").read_text()
     assert html.count("<svg") >= 8 and "<script" not in html
-    for title in ("Funnel", "Fetch outcomes", "Document length", "Language mix",
-                  "Duplicate clusters", "Kept corpus", "Tokens"):  # fmt: skip
+    for title in ("Funnel", "Training loss", "Fetch outcomes", "Document length", "Language mix",
+                  "Duplicate clusters", "Kept corpus", "Tokens", "Examples"):  # fmt: skip
         assert f"<h2>{title}</h2>" in html, title
+    # the demo's tiny GPT-2: a train and a val curve; examples of kept and dropped documents
+    assert html.count("<polyline") == 2
+    examples = html.split("<h2>Examples</h2>")[1]
+    for fate in ("kept", "clean:language", "dedup:near_duplicate", "crawl:robots_disallowed"):
+        assert f"</span>{fate} <small>" in examples, fate
 
 
 def _funnel(run_dir: Path) -> dict:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -199,7 +200,15 @@ def _language_mix(paths: RunPaths) -> list[tuple[str, float]]:
     return langs.most_common(15)
 
 
-def build_report(run_dir: str | Path, stats: dict[str, Any], top: int = 20) -> Path:
+def build_report(
+    run_dir: str | Path,
+    stats: dict[str, Any],
+    top: int = 20,
+    train_dir: str | Path | None = None,
+    examples: int = 3,
+) -> Path:
+    """report.html: one self-contained page (inline SVG and CSS, no scripts, nothing
+    loaded from elsewhere); `train_dir` (default `<run_dir>/train`) holds log.jsonl."""
     paths = RunPaths.of(run_dir)
     funnel = stats["funnel"]
     sections: list[tuple[str, str]] = []
@@ -217,7 +226,8 @@ def build_report(run_dir: str | Path, stats: dict[str, Any], top: int = 20) -> P
             per_domain[d or "?"][s] += 1
     top_domains = sorted(per_domain.items(), key=lambda kv: -sum(kv[1].values()))[:top]
     sections.append(("Fetch outcomes",
-        svg.hbar(sorted(status_counts.items(), key=lambda kv: -kv[1]), title="all pages")
+        svg.hbar(sorted(status_counts.items(), key=lambda kv: -kv[1]), title="all pages",
+                 colors=svg.outcome_colors(sorted(status_counts)))
         + svg.stacked_hbar([(d, dict(c)) for d, c in top_domains], title=f"top {top} domains")))  # fmt: skip
 
     doc_files = sorted(paths.documents.glob("part-*.parquet"))
@@ -246,7 +256,15 @@ def build_report(run_dir: str | Path, stats: dict[str, Any], top: int = 20) -> P
 
     fates = stats.get("ledger_fates", {})
     sections.append(("Ledger", svg.hbar(sorted(fates.items(), key=lambda kv: -kv[1]),
-                                        title="fate of every harvested URL")))  # fmt: skip
+                                        title="fate of every harvested URL",
+                                        colors=svg.outcome_colors(sorted(fates)))))  # fmt: skip
+    if fates and examples > 0:
+        sections.append(("Examples", _examples_section(paths, fates, examples)))
+
+    train_log = Path(train_dir) if train_dir else paths.train_dir()
+    curves = _loss_curves(train_log / "log.jsonl")
+    if curves:
+        sections.insert(1, ("Training loss", curves))
 
     opt = stats.get("optouts") or optouts(run_dir)
     if opt["by_kind"]:
@@ -291,6 +309,99 @@ def _sources_section(funnel: dict[str, Any], doc_files: list[Path]) -> str:
     )  # fmt: skip
 
 
+def _loss_curves(log_path: Path) -> str | None:
+    """Train and val loss by step from the trainer's log.jsonl (bad lines skipped)."""
+    if not log_path.is_file():
+        return None
+    train, val = [], []
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        step = rec.get("step") if isinstance(rec, dict) else None
+        if not isinstance(step, int | float):
+            continue
+        for key, series in (("loss", train), ("val_loss", val)):
+            value = rec.get(key)
+            if isinstance(value, int | float) and math.isfinite(value):
+                series.append((step, float(value)))
+    if not train and not val:
+        return None
+    series = {name: pts for name, pts in (("train loss", train), ("val loss", val)) if pts}
+    return svg.line_chart(series, title=f"training log ({log_path})", x_label="step",
+                          y_label="cross-entropy (nats/token)")  # fmt: skip
+
+
+def collect_examples(
+    paths: RunPaths, fates: dict[str, int], per_fate: int = 3
+) -> dict[str, list[dict[str, Any]]]:
+    """Up to `per_fate` URLs of every ledger fate with their page's title, text and error.
+
+    Ledger and pages files share their partition names, so the pages files read are only
+    those of the partitions the examples come from (the first ones, in practice)."""
+    wanted = {fate: min(per_fate, n) for fate, n in fates.items() if n}
+    found: dict[str, list[dict[str, Any]]] = {fate: [] for fate in wanted}
+    for ledger_file in sorted(paths.ledger.glob("part-*.parquet")):
+        if all(len(found[f]) >= n for f, n in wanted.items()):
+            break
+        ledger = pq.read_table(ledger_file, columns=["url", "canonical_url", "fate"])
+        picked: dict[str, str] = {}
+        for url, key, fate in zip(*(ledger[c].to_pylist() for c in ledger.column_names),
+                                  strict=True):  # fmt: skip
+            if fate in found and len(found[fate]) < wanted[fate]:
+                picked[key] = fate
+                found[fate].append({"url": url, "canonical_url": key})
+        if not picked:
+            continue
+        pages_file = paths.pages / ledger_file.name
+        if not pages_file.exists():
+            continue
+        names = pq.ParquetFile(pages_file).schema_arrow.names
+        columns = [c for c in ("canonical_url", "title", "text", "error", "fetch_status")
+                   if c in names]  # fmt: skip
+        pages = pq.read_table(pages_file, columns=columns)
+        mask = pc.is_in(pages["canonical_url"], value_set=pa.array(list(picked), pa.string()))
+        for row in pages.filter(mask).to_pylist():
+            for example in found[picked[row["canonical_url"]]]:
+                if example["canonical_url"] == row["canonical_url"]:
+                    example.update(row)
+    return {fate: rows for fate, rows in found.items() if rows}
+
+
+def _examples_section(paths: RunPaths, fates: dict[str, int], per_fate: int) -> str:
+    found = collect_examples(paths, fates, per_fate)
+    colors = svg.outcome_colors(sorted(fates))
+    order = sorted(found, key=lambda f: (f != "kept", -fates.get(f, 0), f))
+    blocks = []
+    for fate in order:
+        items = []
+        for ex in found[fate]:
+            text = (ex.get("text") or "").strip()
+            snippet = text[:300] + ("…" if len(text) > 300 else "")
+            if snippet:
+                body = f'<p class="snippet">{html.escape(snippet)}</p>'
+            else:
+                why = str(ex.get("fetch_status") or "not fetched")
+                if ex.get("error"):
+                    why += f": {ex['error']}"
+                body = f'<p class="snippet none">no text ({html.escape(why)})</p>'
+            items.append(
+                f"<li><b>{html.escape(ex.get('title') or '(no title)')}</b><br>"
+                f"<code>{html.escape(ex.get('url') or '')}</code>{body}</li>"
+            )
+        blocks.append(
+            f'<h3><span class="swatch" style="background:{colors.get(fate, svg.NEUTRAL)}">'
+            f"</span>{html.escape(fate)} <small>({fates.get(fate, 0):,} URLs)</small></h3>"
+            f'<ul class="examples">{"".join(items)}</ul>'
+        )
+    intro = (
+        "<p>A few URLs of every fate in the ledger (kept first): title, URL and the first "
+        "300 characters of the extracted text.</p>"
+    )
+    return intro + "".join(blocks)
+
+
 def _overlap_section(paths: RunPaths) -> str | None:
     if not (paths.overlap / "overlap.json").exists():
         return None
@@ -322,6 +433,10 @@ table {{ border-collapse: collapse; margin: .5em 0; }}
 td, th {{ border: 1px solid #ddd; padding: 2px 8px; text-align: right; }}
 pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }}
 .empty {{ color: #888; }}
+ul.examples {{ list-style: none; padding-left: 0; }}
+ul.examples li {{ border-left: 3px solid #ddd; margin: .6em 0; padding: .2em .8em; }}
+.snippet {{ margin: .3em 0; color: #333; white-space: pre-wrap; }} .none {{ color: #888; }}
+.swatch {{ display: inline-block; width: .8em; height: .8em; margin-right: .4em; }}
 </style></head>
 <body>
 <h1>webtext run report</h1>
