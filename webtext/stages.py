@@ -112,7 +112,11 @@ def export(
         run_dir=str(run_dir), format=format, seq_len=seq_len, shard_tokens=shard_tokens
     )
     with fresh_output_dir(out, overwrite=overwrite) as tmp:
-        return export_into(args, tmp)
+        written = export_into(args, tmp)
+    from webtext.tokenize.exports_log import record_export
+
+    record_export(run_dir, out, format, list(written))  # as the CLI: verify tells stale ones
+    return written
 
 
 def export_hf(checkpoint: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
