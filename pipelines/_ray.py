@@ -72,7 +72,8 @@ def map_shards(
     shared = {k: ray.put(v) if _is_big(v) else v for k, v in kwargs.items()}
     counter = None
     if records is None:
-        refs = [ray.remote(**options)(fn).remote(item, **shared) for item in items]
+        remote = ray.remote(**options)(fn)
+        refs = [remote.remote(item, **shared) for item in items]
     else:
         counter = _RecordCounter.remote()
         remote = ray.remote(**options)(_counted).options(name=getattr(fn, "__name__", "task"))
@@ -81,6 +82,8 @@ def map_shards(
     results: list[Any] = [None] * len(refs)
     pending = list(refs)
     with contextlib.ExitStack() as stack:
+        if counter is not None:
+            stack.callback(ray.kill, counter)
         bar = stack.enter_context(Progress(len(refs), desc, unit))
         rec = None
         if records is not None:
@@ -93,8 +96,6 @@ def map_shards(
                 bar.update()
             if rec is not None:
                 _show_records(rec, ray.get(counter.get.remote()), records[0])
-    if counter is not None:
-        ray.kill(counter)
     return results
 
 
