@@ -418,6 +418,8 @@ class _Recovery:
         self.pending: list[tuple] = []  # (job, row, live result, live record, why)
 
     def add(self, job, row: int, result, record, why: str) -> None:
+        if result is not None and result.http_status is not None:  # the live host answered:
+            self.archive.live_answered.add(job.urls[row])  # its signals decide (consent.py)
         self.pending.append((job, row, result, record, why))
         if len(self.pending) >= self.cfg.fetch.checkpoint_every:
             self.flush()

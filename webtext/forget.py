@@ -327,6 +327,10 @@ def forget_run(run_dir: str | Path, takedown: Takedown, *, why: str) -> dict[str
     paths = RunPaths.of(run_dir)
     if not paths.documents.is_dir():
         raise FileNotFoundError(f"{paths.documents} does not exist: not a finished run")
+    if paths.shards_index.is_file():
+        from webtext.tokenize.reader import read_index
+
+        read_index(paths.shards)  # an index we cannot rewrite fails here, before any change
     pending_path = paths.state / PENDING
     pending = read_json(pending_path) or {}
     earlier = set(pending.get("ids", []))

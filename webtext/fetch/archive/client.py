@@ -77,6 +77,9 @@ class ArchiveFetcher:
         self.requests_made = 0
         self.cdx_requests = 0
         self._robots_memo: dict = {}  # (robots.txt URL, capture time) -> archived policy
+        # URLs whose live host answered (live_then_archive): its robots.txt and tdmrep.json
+        # let the live request through, so they allow the archived copy too (consent.py)
+        self.live_answered: set[str] = set()
 
     # ------------------------------------------------------------------ one URL
     def fetch(self, url: str, target: int) -> FetchResult:
@@ -87,7 +90,7 @@ class ArchiveFetcher:
         misses: list[str] = []
         failure: ArchiveRequestError | None = None
         result: FetchResult | None = None
-        refused = live_verdict(self.fetcher, url)  # the live site's signals, when it answered
+        refused = live_verdict(self, url)  # the live site's signals, when it answered
         if refused and refused is not ASK_ARCHIVE:
             result = FetchResult(url=url, status=refused[0], error=refused[1])
             result.source = None

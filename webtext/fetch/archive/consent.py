@@ -30,12 +30,18 @@ from webtext.uri import BadUrl, origin
 ASK_ARCHIVE = ("", "")  # the live host gave no answer: judge by the archived robots.txt
 
 
-def live_verdict(fetcher: Any, url: str) -> tuple[str, str] | None:
+def live_verdict(archive: Any, url: str) -> tuple[str, str] | None:
     """(status, error) when the live host's cached answers refuse `url`; ASK_ARCHIVE when
     the host was never asked or did not answer; None when it answered and allows it."""
+    fetcher = archive.fetcher
     if not fetcher.cfg.respect_robots:
         return None
     policy = fetcher.robots.cached(url)
+    if policy is None and url in archive.live_answered:
+        # the crawler has already dropped the host's cached files (bounded state), but the
+        # live request for this URL got an HTTP answer: robots.txt and tdmrep.json let it
+        # through then, so they allow the copy now
+        return None
     if (
         policy is None
         or policy.failure_status
