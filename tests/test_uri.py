@@ -32,6 +32,8 @@ from webtext.uri import BadUrl, parse, without_userinfo
         ("http://0177.0.0.1/", "http://127.0.0.1/"),
         ("http://[::1]:8080/x", "http://[::1]:8080/x"),
         ("http://ex.test/%2e%2E/x", "http://ex.test/x"),
+        ("http://1.2.3.0xa/", "http://1.2.3.10/"),  # a hex last part: an IPv4 address
+        ("http://ex.test/it's?q='x'", "http://ex.test/it's?q='x'"),  # sub-delims stay
         ("HTTP://WWW.Ex.test:80", "http://www.ex.test/"),
     ],
 )
@@ -56,6 +58,11 @@ def test_iri_to_uri(url, uri):
         ("http://1.2.3.4.5/", "malformed_url"),
         ("http://ex.test:0/", "malformed_url"),
         ("http://[zz::1]/", "malformed_url"),
+        # ports are ASCII digits: int() refuses '²' and reads '８０' as 80
+        ("http://ex.test:²/", "malformed_url"),
+        ("http://ex.test:８０/", "malformed_url"),
+        ("http://[::1]:8080²/", "malformed_url"),
+        ("http://[fe80::1%25eth0]/", "malformed_url"),  # a zone id names an interface
     ],
 )
 def test_urls_parsers_read_differently_are_refused_with_a_reason(url, reason):

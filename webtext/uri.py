@@ -36,9 +36,10 @@ _HOST_CHARS = re.compile(r"[a-z0-9_][a-z0-9._-]*\Z")
 _FORBIDDEN_HOST = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|\x7f]")
 _PCT_TRIPLET = re.compile(r"%[0-9A-Fa-f]{2}")
 _HEX = "0123456789ABCDEF"
-# left as they are; everything else is percent-encoded as UTF-8 (an existing escape stays)
+# left as they are; everything else is percent-encoded as UTF-8 (an existing escape stays).
+# RFC 3986 pchars: the sub-delims ("'" included) stay, as harvest's fast path keeps them
 _PATH_KEEP = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&()*+,;=:@/"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/"
 )
 _QUERY_KEEP = _PATH_KEEP | frozenset("?")
 
@@ -206,8 +207,10 @@ def _host_port(hostport: str, scheme: str) -> tuple[tuple[str, bool], int | None
         literal, bracket, rest = hostport[1:].partition("]")
         if not bracket or (rest and not rest.startswith(":")):
             raise BadUrl("malformed_url", f"bad IPv6 host {hostport!r}")
-        try:
+        try:  # WHATWG refuses zone ids ('%eth0'): they name an interface, not a host
             host = (ipaddress.IPv6Address(literal).compressed, True)
+            if "%" in literal:
+                raise ValueError(literal)
         except ValueError:
             raise BadUrl("malformed_url", f"bad IPv6 host {hostport!r}") from None
         port_text = rest[1:]
@@ -216,7 +219,8 @@ def _host_port(hostport: str, scheme: str) -> tuple[tuple[str, bool], int | None
         host = _host(name)
     port = None
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # ASCII digits only: str.isdigit() also takes '²' (int() refuses) and '８' (int() reads)
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise BadUrl("malformed_url", f"bad port {port_text!r}")
         port = int(port_text)
         if port == DEFAULT_PORTS[scheme]:

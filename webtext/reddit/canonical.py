@@ -134,8 +134,9 @@ def _fast_split(fetch: str) -> tuple[str, str, str, bool] | None:
         or "/." in (path or "")
         or (query and not _PLAIN_QUERY.match(query))
         or host[-1] in "0123456789"  # IPv4 (no public suffix ends in a digit)
+        or host[host.rfind(".") + 1 :][:2] in ("0x", "0X")  # IPv4 with a hex last part
         or "--" in host[2:4]
-        or (len(host) > 63 and any(len(label) > 63 for label in host.split(".")))
+        or (len(host) > 63 and (len(host) > 253 or any(len(x) > 63 for x in host.split("."))))
     ):
         return None  # ports, odd paths, escapes, IPs, punycode: the general path
     if path and scheme.islower() and host.islower():
