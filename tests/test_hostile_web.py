@@ -96,6 +96,10 @@ def _robots_chain_once(srv: HostileServer, row: dict) -> None:
     assert srv.hits("/robots.txt") + srv.hits("/r2") == 6  # one chain of 5 redirects, cached
 
 
+def _whole_article(srv: HostileServer, row: dict) -> None:
+    assert "The second paragraph" in row["text"], row["text"]  # from the second member
+
+
 def _backslash_host(srv: HostileServer, row: dict) -> None:
     assert srv.hits("/robots.txt") == 1 and srv.hits("/@evil.test/page") == 0
     assert row["final_url"] == f"{srv.origin}/@evil.test/page"
@@ -116,6 +120,17 @@ CASES = [
             ARTICLE, content_type=f"text/html; charset={label}".encode())})
         for label in ("punycode", "undefined", "idna", "rot13", "hex", "zlib", "utf-7")
     ],
+    # UTF-16 without a BOM: labelled, it is text (half NULs), in either byte order; a UTF-16
+    # label on a page that has no NUL at all is wrong (decoding by it stores mojibake)
+    *[
+        Case(f"{enc}_without_bom_labelled_{label}", {"/page": respond(
+            200, ARTICLE.encode(enc), content_type=f"text/html; charset={label}".encode())},
+             check=_whole_article)
+        for enc, label in (("utf-16-le", "utf-16le"), ("utf-16-be", "utf-16be"),
+                           ("utf-16-be", "utf-16"))
+    ],
+    Case("utf16_label_on_ascii", {"/page": page(ARTICLE, content_type=b"text/html; charset=utf-16")},
+         check=_whole_article),
     Case("meta_charset_punycode",
          {"/page": page(ARTICLE.replace("<head>", '<head><meta charset="punycode">'),
                         content_type=b"text/html")}),
@@ -162,6 +177,29 @@ CASES = [
     Case("robots_length_lie", {"/page": page(ARTICLE)}, check=_robots_fetched_once,
          robots=respond(200, b"User-agent: *\nDisallow: /\n", length=900,
                         content_type=b"text/plain")),
+    # --- compressed bodies: cut short, several members; robots.txt past 500 KiB
+    Case("gzip_cut_short", {"/page": respond(200, gzip.compress(ARTICLE.encode())[:150],
+                                             headers=[("Content-Encoding", "gzip")])},
+         status="connection_error"),
+    Case("brotli_cut_short", {"/page": respond(200, brotli.compress(ARTICLE.encode())[:120],
+                                               headers=[("Content-Encoding", "br")])},
+         status="connection_error"),
+    Case("gzip_two_members", {"/page": respond(
+        200, gzip.compress(ARTICLE.encode()[:200]) + gzip.compress(ARTICLE.encode()[200:]),
+        headers=[("Content-Encoding", "gzip")])}, check=_whole_article),
+    Case("robots_cut_short_gzip", {"/page": page(ARTICLE)}, check=_robots_fetched_once,
+         robots=respond(200, gzip.compress(b"User-agent: *\nDisallow: /\n" * 20)[:40],
+                        content_type=b"text/plain", headers=[("Content-Encoding", "gzip")])),
+    # one network chunk of a compressed robots.txt expands far past 500 KiB: its rules
+    # (the first 500 KiB) still apply
+    Case("robots_gzip_past_500k", {"/page": page(ARTICLE)}, status="robots_disallowed",
+         robots=respond(200, gzip.compress(b"User-agent: *\nDisallow: /page\n" + b"#" * (8 << 20)),
+                        content_type=b"text/plain", headers=[("Content-Encoding", "gzip")])),
+    Case("robots_plain_rule_at_400k", {"/page": page(ARTICLE)}, status="robots_disallowed",
+         robots=respond(200, b"#" * (400 << 10) + b"\nUser-agent: *\nDisallow: /page\n",
+                        content_type=b"text/plain")),
+    Case("location_superscript_port", {"/page": redirect("http://127.0.0.1:\u00b2/")},
+         status="http_error"),
     # --- already handled before issue 12: they must stay so
     Case("gzip_bomb", {"/page": respond(200, gzip_bomb(), headers=[("Content-Encoding", "gzip")],
                                         content_type=b"text/html")}, status="too_large"),

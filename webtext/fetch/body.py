@@ -14,11 +14,23 @@ import brotli
 
 
 class TooLarge(Exception):
-    pass
+    """The output passed the limit; `partial` holds the output up to the limit (robots.txt
+    keeps its first 500 KiB even when one network chunk expands far past them)."""
+
+    def __init__(self, partial: bytes = b""):
+        super().__init__(f"output over the limit ({len(partial)} bytes kept)")
+        self.partial = partial
 
 
 class UnsupportedEncoding(Exception):
     pass
+
+
+class IncompleteEncoding(Exception):
+    """The body ended inside a compressed stream: what came is not the whole document."""
+
+
+_GZIP = 16 + zlib.MAX_WBITS
 
 
 class _Identity:
@@ -34,6 +46,8 @@ class _Zlib:
         self._wbits = wbits
         self._obj = zlib.decompressobj(wbits)
         self._first = True
+        self._fed = False
+        self._trailer = False  # bytes after the end of the stream (ignored, as browsers do)
 
     def feed(self, data: bytes, limit: int) -> bytes:
         if self._first and self._wbits == zlib.MAX_WBITS and data:
@@ -48,26 +62,46 @@ class _Zlib:
     def _drain(self, data: bytes, limit: int) -> bytes:
         # max_length bounds the output of each call; one byte over the limit is enough
         # to know the cap was passed, without expanding the rest of a bomb
-        out = self._obj.decompress(data, limit + 1)
-        if len(out) > limit or self._obj.unconsumed_tail:
-            raise TooLarge
+        out = b""
+        while data and not self._trailer:
+            self._fed = True
+            if self._obj.eof:
+                if self._wbits != _GZIP or data[:1] != b"\x1f":
+                    self._trailer = True
+                    break
+                self._obj = zlib.decompressobj(_GZIP)  # RFC 1952: another member follows
+            out += self._obj.decompress(data, limit + 1 - len(out))
+            if len(out) > limit or self._obj.unconsumed_tail:
+                raise TooLarge(out[:limit])
+            data = self._obj.unused_data if self._obj.eof else b""
         return out
 
     def flush(self, limit: int) -> bytes:
-        return self._obj.flush(limit + 1) if limit >= 0 else b""
+        out = self._obj.flush(limit + 1) if limit >= 0 else b""
+        if len(out) > limit:
+            raise TooLarge(out[: max(limit, 0)])
+        if self._fed and not self._obj.eof:
+            raise IncompleteEncoding("the body ends inside its compressed stream")
+        return out
 
 
 class _Brotli:
     def __init__(self) -> None:
         self._obj = brotli.Decompressor()
+        self._fed = False
 
     def feed(self, data: bytes, limit: int) -> bytes:
+        self._fed = self._fed or bool(data)
+        if self._obj.is_finished():
+            return b""  # bytes after the end of the stream (ignored, as browsers do)
         out = self._obj.process(data, output_buffer_limit=limit + 1)
         if len(out) > limit or not self._obj.can_accept_more_data():
-            raise TooLarge
+            raise TooLarge(out[:limit])
         return out
 
     def flush(self, limit: int) -> bytes:
+        if self._fed and not self._obj.is_finished():
+            raise IncompleteEncoding("the body ends inside its compressed stream")
         return b""
 
 
@@ -95,24 +129,29 @@ class _Chain:
         self.size = 0
 
     def feed(self, data: bytes, max_bytes: int) -> bytes:
-        for dec in self.decoders:
-            data = dec.feed(data, max_bytes - self.size)
-        self._count(data, max_bytes)
-        return data
+        return self._run(data, max_bytes, flush=False)
 
     def flush(self, max_bytes: int) -> bytes:
-        data = b""
-        for dec in self.decoders:
-            if data:
-                data = dec.feed(data, max_bytes - self.size)
-            data += dec.flush(max_bytes - self.size)
-        self._count(data, max_bytes)
-        return data
+        return self._run(b"", max_bytes, flush=True)
 
-    def _count(self, data: bytes, max_bytes: int) -> None:
+    def _run(self, data: bytes, max_bytes: int, flush: bool) -> bytes:
+        """`data` through every decoder; on TooLarge, what came out up to the cap is passed
+        on, so the exception raised at the end carries the decoded prefix."""
+        cut = False
+        for dec in self.decoders:
+            limit = max_bytes - self.size
+            try:
+                if data or not flush:
+                    data = dec.feed(data, limit)
+                if flush and not cut:
+                    data += dec.flush(limit - len(data))
+            except TooLarge as exc:
+                data, cut = exc.partial, True
+        room = max_bytes - self.size
         self.size += len(data)
-        if self.size > max_bytes:
-            raise TooLarge
+        if cut or self.size > max_bytes:
+            raise TooLarge(data[: max(room, 0)])
+        return data
 
 
 def decode_body(raw: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
@@ -168,13 +207,20 @@ def sniff_html(content_type: str | None, head: bytes) -> Sniff:
     stripped = sample.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(_BINARY_MAGIC):
         return Sniff(False, "binary signature in the first bytes")
-    if sample and _binary_ratio(sample) > 0.1:
+    if sample and _binary_ratio(sample) > 0.1 and not _utf16_labelled(content_type):
         return Sniff(False, "binary bytes in the first bytes")
     if mtype in ("text/plain", "application/xml", "text/xml", ""):
         low = sample.lower()
         if b"<html" not in low and b"<!doctype html" not in low and b"<body" not in low:
             return Sniff(False, f"content-type {mtype or 'missing'} without HTML markup")
     return Sniff(True)
+
+
+def _utf16_labelled(content_type: str | None) -> bool:
+    """A UTF-16 page without a BOM is half NUL bytes: text all the same when labelled so."""
+    from webtext.fetch.charset import header_charset
+
+    return header_charset(content_type) in ("utf-16-le", "utf-16-be")
 
 
 def _binary_ratio(sample: bytes) -> float:

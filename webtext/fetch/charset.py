@@ -105,12 +105,24 @@ def decode_html(
         if body.startswith(bom):
             return decode(body[len(bom) :], name, remaining), name
     charset = header_charset(content_type) or meta_charset(body)
+    if charset in ("utf-16-le", "utf-16-be"):
+        charset = _utf16_order(body[:1024]) or meta_charset(body)
     if charset is None:
         try:
             return _utf8(body, remaining), "utf-8"
         except UnicodeDecodeError:
             charset = detect_charset(body)
     return decode(body, charset, remaining), charset
+
+
+def _utf16_order(head: bytes) -> str | None:
+    """The byte order of a UTF-16 page without a BOM, from where the NULs of its ASCII
+    markup fall (odd bytes: little-endian); None when it has no NULs at all: the UTF-16
+    label is wrong, and decoding by it would store mojibake as text."""
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if even == odd == 0:
+        return None
+    return "utf-16-le" if odd >= even else "utf-16-be"
 
 
 def _utf8(body: bytes, remaining: Callable[[], float] | None) -> str:

@@ -25,7 +25,13 @@ import requests
 import urllib3
 
 from webtext.config import FetchConfig
-from webtext.fetch.body import TooLarge, UnsupportedEncoding, decoder_for, sniff_html
+from webtext.fetch.body import (
+    IncompleteEncoding,
+    TooLarge,
+    UnsupportedEncoding,
+    decoder_for,
+    sniff_html,
+)
 from webtext.fetch.charset import DecodeTimeout, decode_html
 from webtext.fetch.guard import AddressGuard, BlockedAddress
 from webtext.fetch.http import Deadline, Watchdog, guarded_session
@@ -312,6 +318,8 @@ class Fetcher:
         except TooLarge:
             exchange.truncated = "length"
             raise _Stop("too_large", f"decompressed body over {cap} bytes") from None
+        except IncompleteEncoding as exc:  # the server stopped inside a gzip/br stream
+            raise _Stop("connection_error", f"body cut short: {exc}", retryable=True) from None
         except _Stop:
             raise
         except _NETWORK_ERRORS as exc:
@@ -445,14 +453,17 @@ class Fetcher:
                     if deadline.expired:
                         exchange.truncated = "time"
                         raise _Unavailable("robots.txt cut by the deadline")
-                    out.append(decoder.flush(cap - size))
+                    out.append(decoder.flush(cap))
                     break
                 raw.append(chunk)
-                piece = decoder.feed(chunk, cap - size)
+                piece = decoder.feed(chunk, cap)  # the cap of the whole file
                 out.append(piece)
                 size += len(piece)
-        except TooLarge:
-            exchange.truncated = "length"  # RFC 9309: the first 500 KiB are the file
+        except TooLarge as exc:  # RFC 9309: the first 500 KiB are the file
+            out.append(exc.partial)
+            exchange.truncated = "length"
+        except IncompleteEncoding as exc:  # a compressed file that stops early: cut short
+            raise _Unavailable(f"robots.txt cut short: {exc}") from None
         except _Unavailable:
             raise
         except _NETWORK_ERRORS as exc:  # the host answered, then the body broke off
