@@ -80,3 +80,12 @@ def test_run_dir_must_be_a_folder(tmp_path):
         with pytest.raises(ConfigError, match="run_dir: .*empty path"):
             build_config({}, [empty])
     assert build_config({"run_dir": str(tmp_path / "new" / "run")}).run_dir.endswith("new/run")
+
+
+@pytest.mark.parametrize("agent", ["", " ", "bot\r\nX-Evil: 1", "bot\x00", "bötchen/1.0", "/1.0"])
+def test_user_agent_is_a_printable_ascii_header_value(agent):
+    with pytest.raises(ConfigError, match="fetch.user_agent"):
+        build_config({"fetch": {"user_agent": agent}})
+    assert build_config({"fetch": {"user_agent": " mybot/1.0 (+x) "}}).fetch.user_agent == (
+        "mybot/1.0 (+x)"
+    )

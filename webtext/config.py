@@ -203,6 +203,20 @@ class FetchConfig(Section):
         "a task left waiting on one large polite host does not hold a core idle",
     )
 
+    @field_validator("user_agent")
+    @classmethod
+    def _user_agent(cls, value: str) -> str:
+        """Sent as a header and matched against robots.txt groups: printable ASCII, not
+        empty (a CR/LF would fail every request; an empty token matches no group)."""
+        value = value.strip()
+        if not value:
+            raise ValueError("empty")
+        if not all(" " <= c <= "~" for c in value):
+            raise ValueError("printable ASCII only (no control or non-ASCII characters)")
+        if not value.split("/")[0].strip():
+            raise ValueError(f"no product token before '/' (robots.txt matches it): {value!r}")
+        return value
+
     @field_validator("resolve")
     @classmethod
     def _resolve(cls, value: dict[str, str]) -> dict[str, str]:

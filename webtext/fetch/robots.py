@@ -58,7 +58,8 @@ class RobotsPolicy:
 
 def product_token(user_agent: str) -> str:
     """'webtext/0.1 (+https://...)' -> 'webtext': the token robots.txt groups match."""
-    return user_agent.split("/")[0].split()[0].strip().lower() or user_agent
+    words = user_agent.split("/")[0].split()
+    return words[0].lower() if words else user_agent
 
 
 def host_key(url: str) -> str:
