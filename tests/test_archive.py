@@ -211,6 +211,17 @@ def test_live_then_archive_recovers_dead_links_closest_to_submission(world, tmp_
                         for rec in ArchiveIterator(fh) if rec.rec_type == "response"}  # fmt: skip
     assert rows["multi"]["archive_url"] in targets and rows["cconly"]["archive_url"] in targets
     assert any(t.startswith(world.pywb.cdx_url) for t in targets)
+    # ... so `webtext extract` redoes archived pages from the WARC files alone
+    from pipelines.extract import extract_shard
+
+    pages_path = paths.pages / "part-00000.parquet"
+    counts = extract_shard((0, str(pages_path)), config(tmp_path, world, "live_then_archive"),
+                           str(tmp_path / "extract-done"))  # fmt: skip
+    fetched = sum(r["fetch_status"] in ("ok", "extract_empty") for r in rows.values())
+    assert counts["missing_warc"] == 0 and counts["reextracted"] == fetched
+    again = {r["url"]: r for r in pq.read_table(pages_path).to_pylist()}
+    for name in ("multi", "old", "cconly", "ccredirect", "wall"):
+        assert again[world.urls[name]]["text"] == rows[name]["text"], name
 
 
 def test_target_date_and_distance_window(world, tmp_path):

@@ -87,6 +87,7 @@ def test_demo_outputs_layout_and_funnel(demo_run):
     assert funnel["documents_by_source"] == {"live": 240, "wayback": 11}
     assert funnel["fetch_status"]["archive_miss"] == 2
     assert "kept after dedup" in proc.stdout and "report:" in proc.stdout
+    assert "from archives" in proc.stdout and "(wayback 11)" in proc.stdout
     log = [json.loads(line) for line in (run_dir / "train" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] >= 11 and "val_loss" in log[-1]
 

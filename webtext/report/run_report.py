@@ -173,6 +173,10 @@ def funnel_table(funnel: dict[str, Any]) -> str:
         lines.append(f"  {label:<20} {value if value is not None else '-':>9}   {share}")
         if key != "tokens" and isinstance(value, int):
             previous = value
+    recovered = funnel.get("pages_recovered") or {}
+    if recovered:  # fetch.mode archive / live_then_archive
+        detail = ", ".join(f"{k} {v}" for k, v in recovered.items())
+        lines.append(f"  {'from archives':<20} {sum(recovered.values()):>9}   ({detail})")
     return "\n".join(lines) + "\n"
 
 
