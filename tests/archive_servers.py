@@ -72,7 +72,11 @@ def pywb_bin() -> Path | None:
     """The folder holding pywb's `wayback` and `wb-manager`, or None."""
     candidates = [os.environ.get("WEBTEXT_PYWB_BIN"), str(REPO / ".venv-pywb" / "bin")]
     for folder in candidates:
-        if folder and (Path(folder) / "wayback").exists() and (Path(folder) / "wb-manager").exists():
+        if (
+            folder
+            and (Path(folder) / "wayback").exists()
+            and (Path(folder) / "wb-manager").exists()
+        ):
             return Path(folder)
     found = shutil.which("wayback")
     if found and shutil.which("wb-manager"):
@@ -185,7 +189,9 @@ def read_cdxj(path: Path) -> list[dict]:
     return rows
 
 
-def cc_index_route(indexes: dict[str, list[dict]], throttle: Callable[[], float | None] | None = None):
+def cc_index_route(
+    indexes: dict[str, list[dict]], throttle: Callable[[], float | None] | None = None
+):
     """`GET /{index}-index?url=U&output=json&from=F&to=T`: matching entries as JSON lines,
     404 with a message when none (as index.commoncrawl.org). `throttle()` returning a
     number answers 429 with that Retry-After instead."""

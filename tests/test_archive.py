@@ -91,8 +91,11 @@ def world(tmp_path_factory):
         Snap(u["pdf"], T0, content_type="application/pdf", body=b"%PDF-1.4\n" + bytes(300)),
         Snap(u["host"], T0 + 2 * DAY, body=html("dead-host", 13)),
         Snap(u["syndicated"], T0, body=shared_article),
-        Snap(u["noai"], T0, body=html("no-ai", 16).replace(
-            b"<head>", b'<head><meta name="robots" content="noai">')),
+        Snap(
+            u["noai"],
+            T0,
+            body=html("no-ai", 16).replace(b"<head>", b'<head><meta name="robots" content="noai">'),
+        ),
     ]
     commoncrawl = [
         Snap(u["cconly"], T0 + DAY, body=html("cc-only", 14)),
@@ -181,7 +184,10 @@ def test_live_then_archive_recovers_dead_links_closest_to_submission(world, tmp_
     assert "bot wall" in r["error"]
     # four captures: the one 10 days before the submission, not 30 days after
     r = recovered("multi", "wayback", T0 - 10 * DAY, "multi-b")
-    assert r["archive_url"] == f"{world.pywb.replay_url}/{time.strftime('%Y%m%d%H%M%S', time.gmtime(T0 - 10 * DAY))}id_/{world.urls['multi']}"
+    assert (
+        r["archive_url"]
+        == f"{world.pywb.replay_url}/{time.strftime('%Y%m%d%H%M%S', time.gmtime(T0 - 10 * DAY))}id_/{world.urls['multi']}"
+    )
     assert "live: HTTP 404" in r["error"]
     recovered("tie", "wayback", T0 - 5 * DAY, "tie-before")  # 5 days either side: earlier
     recovered("window2", "wayback", T0 + 400 * DAY, "window2-far")  # 300 days from its post
@@ -253,7 +259,10 @@ def test_archive_mode_asks_no_live_host_and_a_rerun_asks_no_cdx(ray_local, world
     assert world.live.hits() == live_before  # counted at the live server: not one request
     asked = world.pywb.cdx_requests() - cdx_before
     assert asked >= len(names) and world.cc.index.hits() > cc_before
-    pages = {r["url"]: r for r in pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()}
+    pages = {
+        r["url"]: r
+        for r in pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
+    }
     live = pages[world.urls["live"]]
     assert (live["fetch_status"], live["source"]) == ("ok", "wayback")  # the archived copy
     assert "live-archived" in live["text"]
@@ -278,7 +287,10 @@ def test_archive_mode_asks_no_live_host_and_a_rerun_asks_no_cdx(ray_local, world
     assert world.pywb.cdx_requests() == seen[0] and world.cc.index.hits() == seen[2]
     assert world.pywb.replay_requests() > seen[1] and world.cc.data.hits() > seen[3]
     assert world.live.hits() == live_before
-    again = {r["url"]: r for r in pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()}
+    again = {
+        r["url"]: r
+        for r in pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
+    }
     assert {u: (r["fetch_status"], r["capture_time"]) for u, r in again.items()} == {
         u: (r["fetch_status"], r["capture_time"]) for u, r in pages.items()
     }

@@ -89,15 +89,21 @@ class ArchiveHandler(BaseHTTPRequestHandler):
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             lo, hi = query.get("from", "0"), query.get("to", "9")
             lines = [
-                json.dumps({"urlkey": c.url, "timestamp": c.timestamp, "url": c.url,
-                            "mime": dict(c.headers).get("Content-Type", "unk").split(";")[0],
-                            "status": str(c.status)})  # fmt: skip
+                json.dumps(
+                    {
+                        "urlkey": c.url,
+                        "timestamp": c.timestamp,
+                        "url": c.url,
+                        "mime": dict(c.headers).get("Content-Type", "unk").split(";")[0],
+                        "status": str(c.status),
+                    }
+                )  # fmt: skip
                 for c in index.get(query.get("url", ""), [])
                 if lo <= c.timestamp[: len(lo)] and c.timestamp[: len(hi)] <= hi
             ]
             return self._send(200, [("Content-Type", "text/x-ndjson")],
                               "".join(line + "\n" for line in lines).encode())  # fmt: skip
-        target = self.path[len(prefix):] if self.path.startswith(prefix) else ""
+        target = self.path[len(prefix) :] if self.path.startswith(prefix) else ""
         stamp, _, url = target.partition("id_/")
         for cap in index.get(url, []):
             if cap.timestamp == stamp:

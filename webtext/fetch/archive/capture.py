@@ -50,7 +50,7 @@ class Capture:
 
 def parse_timestamp(ts: str) -> int:
     """A CDX timestamp (1 to 14 digits, missing parts are the earliest) as UTC seconds."""
-    digits = (ts + "0101000000"[max(0, len(ts) - 4):])[:14] if len(ts) < 14 else ts[:14]
+    digits = (ts + "0101000000"[max(0, len(ts) - 4) :])[:14] if len(ts) < 14 else ts[:14]
     return calendar.timegm(time.strptime(digits, "%Y%m%d%H%M%S"))
 
 

@@ -67,8 +67,9 @@ class ArchiveFetcher:
         work = Path(work_dir) if work_dir is not None else None
         self.cache = CdxCache(work / "cdx" if work else None)
         self.limiters = [
-            RateLimiter(s.rate_per_s, s.concurrency,
-                        work / "rate" / f"{i}-{s.kind}.next" if work else None)  # fmt: skip
+            RateLimiter(
+                s.rate_per_s, s.concurrency, work / "rate" / f"{i}-{s.kind}.next" if work else None
+            )  # fmt: skip
             for i, s in enumerate(archive.sources)
         ]
         self.max_distance_s = archive.max_distance_days * 86400
@@ -320,7 +321,7 @@ def _unwrap(replay_url: str, archive_url: str, capture_url: str,
     absolute = urljoin(archive_url, location)
     prefix = replay_url.rstrip("/") + "/"
     if absolute.startswith(prefix):
-        stamp, _, original = absolute[len(prefix):].partition("/")
+        stamp, _, original = absolute[len(prefix) :].partition("/")
         digits = stamp[:14].rstrip("abcdefghijklmnopqrstuvwxyz_")
         if digits.isdigit() and original:
             if "://" not in original and original.startswith(("http:/", "https:/")):

@@ -22,7 +22,9 @@ def archive_pass(archive: ArchiveFetcher, items: Sequence[tuple[int, str, int]]
         return
     width = min(MAX_THREADS, len(items), sum(s.concurrency for s in archive.cfg.sources) or 1)
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="archive") as pool:
-        futures = {pool.submit(archive.fetch, url, target): (pos, url) for pos, url, target in items}
+        futures = {
+            pool.submit(archive.fetch, url, target): (pos, url) for pos, url, target in items
+        }
         for future in as_completed(futures):
             pos, url = futures[future]
             result = future.result()
