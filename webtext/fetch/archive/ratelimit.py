@@ -1,8 +1,8 @@
 """Per-archive politeness: a token bucket shared by every process of the run, and a cap
 on requests in flight per task.
 
-The bucket holds one token (requests evenly spaced at 1/`rate_per_s`, never a burst) and
-lives in a small file under the run's work folder, taken under an exclusive `flock`: all
+The bucket holds one token (requests spaced at least 1/`rate_per_s` apart, never a burst)
+and lives in a small file under the run's work folder, taken under an exclusive `flock`: all
 crawl tasks on the node (and on every node mounting the run folder with working locks)
 draw from the same bucket, so N tasks do not make N times the rate. A 429 or 503 with
 Retry-After empties the bucket for that long for everybody. Requests are spaced slightly
@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-SAFETY = 1.05
+SAFETY = 1.1
 
 
 class RateLimiter:
@@ -53,19 +53,22 @@ class RateLimiter:
             finally:
                 os.close(fd)  # releases the lock
 
-    def _take(self) -> float:
+    def _claim(self) -> float:
+        """Take the token if it is there (0.0), else how long until it is."""
         with self._shared() as box:
             now = time.time()
-            at = max(now, box[0])
-            box[0] = at + self.interval
-        return at - now
+            if now >= box[0]:
+                box[0] = now + self.interval  # spaced from when the request really goes
+                return 0.0
+            return box[0] - now
 
     @contextlib.contextmanager
     def slot(self):
-        """Hold one of the task's slots, then wait for the bucket's token."""
+        """Hold one of the task's slots, then wait for the bucket's token. The token is
+        taken at the moment the request goes, not booked ahead: a thread that wakes late
+        (a loaded machine) pushes the next request back instead of bunching it up."""
         with self._slots:
-            wait = self._take()
-            if wait > 0:
+            while (wait := self._claim()) > 0:
                 self.waited += wait
                 time.sleep(wait)
             yield
