@@ -96,6 +96,20 @@ def _robots_chain_once(srv: HostileServer, row: dict) -> None:
     assert srv.hits("/robots.txt") + srv.hits("/r2") == 6  # one chain of 5 redirects, cached
 
 
+def _article_in(sentence: str) -> str:
+    return (
+        f"<html><head><title>{sentence[:10]}</title></head><body><article><h1>{sentence[:10]}"
+        f"</h1><p>{sentence * 8}</p><p>{sentence * 6}</p></article></body></html>"
+    )
+
+
+def _text_has(words: str) -> Callable[[HostileServer, dict], None]:
+    def check(srv: HostileServer, row: dict) -> None:
+        assert words in row["text"] and "\ufffd" not in row["text"], row["text"][:200]
+
+    return check
+
+
 def _whole_article(srv: HostileServer, row: dict) -> None:
     assert "The second paragraph" in row["text"], row["text"]  # from the second member
 
@@ -131,6 +145,19 @@ CASES = [
     ],
     Case("utf16_label_on_ascii", {"/page": page(ARTICLE, content_type=b"text/html; charset=utf-16")},
          check=_whole_article),
+    # no label at all: detection answers in Python codec names (cp932, cp949, cp874...);
+    # those of WHATWG encodings decode the page, never UTF-8 with replacement characters
+    *[
+        Case(f"unlabelled_{codec}", {"/page": respond(
+            200, _article_in(text).encode(codec), content_type=b"text/html")},
+             check=_text_has(text.split()[0]))
+        for codec, text in (
+            ("cp932", "日本語のテキストです。これは長い文章の例で、文字コードを確かめます。"),
+            ("euc_jp", "日本語のテキストです。これは長い文章の例で、文字コードを確かめます。"),
+            ("euc_kr", "이것은 인코딩을 테스트하기 위한 한국어 텍스트 예입니다. "),
+            ("cp874", "นี่คือตัวอย่างข้อความภาษาไทย สำหรับทดสอบการเข้ารหัส "),
+        )
+    ],
     Case("meta_charset_punycode",
          {"/page": page(ARTICLE.replace("<head>", '<head><meta charset="punycode">'),
                         content_type=b"text/html")}),

@@ -75,9 +75,47 @@ def meta_charset(body: bytes) -> str | None:
     return "utf-8" if charset in ("utf-16-le", "utf-16-be") else charset
 
 
+# the Python codecs the WHATWG labels decode with: what detection may answer too
+_ALLOWED_CODECS = frozenset(
+    codecs.lookup(_PYTHON_CODEC.get(name, name)).name
+    for name in set(webencodings.LABELS.values()) - _NO_CODEC
+)
+# detection answers in Python codec names; these are the WHATWG encoding's superset or twin
+_DETECTED_AS = {
+    "euc_jis_2004": "euc_jp",
+    "euc_jisx0213": "euc_jp",
+    "shift_jis": "cp932",
+    "shift_jis_2004": "cp932",
+    "shift_jisx0213": "cp932",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "iso8859-1": "cp1252",
+}
+
+
+def detected_codec(name: str | None) -> str | None:
+    """A detector's answer (a label or a Python codec name such as `cp932`) -> the codec to
+    decode with, when it is one a WHATWG encoding decodes with; else None."""
+    if not name:
+        return None
+    codec = lookup(name)
+    if codec is not None:
+        return codec
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    codec = _DETECTED_AS.get(codec, codec)
+    return codec if codec in _ALLOWED_CODECS else None
+
+
 def detect_charset(body: bytes) -> str:
     best = from_bytes(body[:DETECT_BYTES]).best()
-    return (lookup(best.encoding) if best is not None else None) or "utf-8"
+    return (detected_codec(best.encoding) if best is not None else None) or "utf-8"
 
 
 def decode(data: bytes, charset: str, remaining: Callable[[], float] | None = None) -> str:
