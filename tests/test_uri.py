@@ -63,6 +63,7 @@ def test_iri_to_uri(url, uri):
         ("http://ex.test:８０/", "malformed_url"),
         ("http://[::1]:8080²/", "malformed_url"),
         ("http://[fe80::1%25eth0]/", "malformed_url"),  # a zone id names an interface
+        ("http://ex.test/" + "%" * 3000, "malformed_url"),  # 9000 characters as a URI
     ],
 )
 def test_urls_parsers_read_differently_are_refused_with_a_reason(url, reason):

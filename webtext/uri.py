@@ -111,12 +111,21 @@ def parse(url: str, base: Uri | str | None = None) -> Uri:
         if len(slashes) != 2:
             # 'http:/x', 'http:///x': RFC 3986 and WHATWG parsers find different hosts
             raise BadUrl("malformed_url", "the scheme must be followed by exactly '//'")
-        return _absolute(scheme, rest[2:])
+        return _checked(_absolute(scheme, rest[2:]))
     if base is None:
         raise BadUrl("not_http", "no scheme")
     if not isinstance(base, Uri):
         base = parse(base)
-    return _relative(text, base)
+    return _checked(_relative(text, base))
+
+
+def _checked(uri: Uri) -> Uri:
+    """The limit holds for the URI too (percent-encoding triples a character), so the URI
+    harvest stores is one the fetcher's `parse` accepts."""
+    size = len(uri.host) + len(uri.path) + len(uri.query or "")  # str(uri): at most 24 more
+    if size > MAX_URL_LENGTH - 24 and len(str(uri)) > MAX_URL_LENGTH:
+        raise BadUrl("malformed_url", f"longer than {MAX_URL_LENGTH} characters as a URI")
+    return uri
 
 
 @functools.lru_cache(maxsize=1 << 14)
