@@ -158,6 +158,8 @@ CASES = [
             ("cp874", "นี่คือตัวอย่างข้อความภาษาไทย สำหรับทดสอบการเข้ารหัส "),
         )
     ],
+    # two Content-Type headers (requests joins them with ", "): the last valid one counts
+    Case("two_content_types", {"/page": page(ARTICLE, headers=[("Content-Type", "text/html")])}),
     Case("meta_charset_punycode",
          {"/page": page(ARTICLE.replace("<head>", '<head><meta charset="punycode">'),
                         content_type=b"text/html")}),

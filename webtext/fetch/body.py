@@ -195,7 +195,14 @@ class Sniff:
 
 
 def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";")[0].strip().lower()
+    """The essence of a Content-Type; of several (two headers arrive joined by ", "), the
+    last valid one, as browsers read it (WHATWG "extract a MIME type")."""
+    found = ""
+    for value in (content_type or "").split(","):
+        essence = value.split(";")[0].strip().lower()
+        if "/" in essence and essence != "*/*":
+            found = essence
+    return found
 
 
 def sniff_html(content_type: str | None, head: bytes) -> Sniff:
