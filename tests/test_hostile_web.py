@@ -62,6 +62,20 @@ def drip_headers(conn, req: Request) -> None:
         time.sleep(0.1)
 
 
+def gzip_empty_blocks(conn, req: Request) -> None:
+    """A gzip robots.txt whose rules are followed by empty deflate blocks, without end:
+    megabytes on the wire that decompress to nothing (the wire must be capped too)."""
+    comp = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    head = comp.compress(b"User-agent: *\nDisallow: /page\n") + comp.flush(zlib.Z_SYNC_FLUSH)
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n"
+        b"Connection: close\r\n\r\n" + head
+    )
+    empty = b"\x00\x00\x00\xff\xff" * 100_000  # each an empty stored block
+    for _ in range(2000):
+        conn.sendall(empty)
+
+
 def gzip_bomb() -> bytes:
     comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     data = comp.compress(b"<html><body>") + comp.compress(b" " * (16 << 20)) + comp.flush()
@@ -224,6 +238,8 @@ CASES = [
     Case("robots_gzip_past_500k", {"/page": page(ARTICLE)}, status="robots_disallowed",
          robots=respond(200, gzip.compress(b"User-agent: *\nDisallow: /page\n" + b"#" * (8 << 20)),
                         content_type=b"text/plain", headers=[("Content-Encoding", "gzip")])),
+    Case("robots_gzip_of_empty_blocks", {"/page": page(ARTICLE)}, status="robots_disallowed",
+         robots=gzip_empty_blocks, seconds=DEADLINE / 2),
     Case("robots_plain_rule_at_400k", {"/page": page(ARTICLE)}, status="robots_disallowed",
          robots=respond(200, b"#" * (400 << 10) + b"\nUser-agent: *\nDisallow: /page\n",
                         content_type=b"text/plain")),

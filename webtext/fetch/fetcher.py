@@ -442,9 +442,12 @@ class Fetcher:
         except UnsupportedEncoding as exc:
             exchange.truncated = "unspecified"
             raise _Unavailable(f"robots.txt undecodable: {exc}") from None
-        raw, out, size = [], [], 0
+        raw, out, size, raw_size = [], [], 0, 0
         try:
             while size < cap:
+                if raw_size >= cap:  # a stream of empty blocks: bytes in, nothing out
+                    exchange.truncated = "length"
+                    break
                 if deadline.remaining() <= 0:
                     exchange.truncated = "time"
                     raise _Unavailable("robots.txt cut by the deadline")
@@ -455,7 +458,9 @@ class Fetcher:
                         raise _Unavailable("robots.txt cut by the deadline")
                     out.append(decoder.flush(cap))
                     break
+                chunk = chunk[: cap - raw_size]  # the cap holds on the wire too
                 raw.append(chunk)
+                raw_size += len(chunk)
                 piece = decoder.feed(chunk, cap)  # the cap of the whole file
                 out.append(piece)
                 size += len(piece)
