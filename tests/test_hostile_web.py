@@ -420,3 +420,23 @@ def test_backslash_url_goes_to_the_host_harvest_partitioned_it_by(tmp_path):
     (row,) = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
     assert row["fetch_status"] == "robots_disallowed"
     assert a.hits("/robots.txt") == 1 and b.hits() == 0 and a.hits() == 1
+
+
+def test_redirect_to_a_host_whose_robots_txt_drips_stays_within_the_deadline(tmp_path):
+    """The robots.txt and tdmrep.json of a host a page redirects to are read within the
+    page's deadline (each had a full deadline of its own: 3x in all), and their cut is not
+    cached as the host's answer."""
+    with HostileServer() as a, HostileServer() as b:
+        a.route("/robots.txt", respond(404, b""))
+        a.route("/page", redirect(b.url("/next")))
+        slow = drip(b"User-agent: *\n", 0.1, 1000, length=False, content_type=b"text/plain")
+        b.route("/robots.txt", slow)
+        b.route("/.well-known/tdmrep.json", slow)
+        b.route("/next", page(ARTICLE))
+        write_links(tmp_path, {0: [a.url("/page")]})
+        cfg = config(tmp_path, deadline=DEADLINE, read_timeout=5.0, max_retries=0)
+        crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")), cfg)
+    (row,) = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
+    assert row["fetch_status"] == "timeout", row["error"]
+    assert "robots.txt" in row["error"]
+    assert row["fetch_ms"] < (DEADLINE + 1.0) * 1000, row["fetch_ms"]

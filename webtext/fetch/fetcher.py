@@ -34,7 +34,7 @@ from webtext.fetch.body import (
 )
 from webtext.fetch.charset import DecodeTimeout, decode_html
 from webtext.fetch.guard import AddressGuard, BlockedAddress
-from webtext.fetch.http import Deadline, Watchdog, guarded_session
+from webtext.fetch.http import Deadline, Watchdog, current_deadline, guarded_session
 from webtext.fetch.optout import (
     OPTOUT_ROBOTS_AI,
     OPTOUT_TDMREP,
@@ -366,7 +366,13 @@ class Fetcher:
         result = FetchResult(url=file_url, status="connection_error")
         body: str | None = None
         unavailable: str | None = None
-        with self.watchdog.watch(self.cfg.deadline) as deadline:
+        # inside a page fetch (the robots.txt of a host it was redirected to), the page's
+        # deadline bounds this one: a page never takes more than `deadline` in all
+        outer = current_deadline()
+        budget = self.cfg.deadline
+        if outer is not None:
+            budget = min(budget, max(outer.remaining(), 0.0))
+        with self.watchdog.watch(budget) as deadline:
             try:
                 current = _parse(file_url)
                 for hop in range(6):
@@ -392,6 +398,10 @@ class Fetcher:
                 unavailable = str(exc)
             except _Stop as stop:
                 result.http_status, result.error, result.status = None, stop.error, stop.status
+        if budget < self.cfg.deadline and deadline.remaining() <= 0:
+            # cut by the page's deadline, not the host's doing: the page is `timeout` and
+            # nothing is cached (the host's next URL asks again)
+            raise _Stop("timeout", f"deadline of {self.cfg.deadline}s passed reading {file_url}")
         return result, body, unavailable
 
     def _fetch_tdmrep(self, url: str) -> tuple[TdmRules, list]:

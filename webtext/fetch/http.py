@@ -73,6 +73,12 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def current_deadline() -> Deadline | None:
+    """The deadline this thread is working under, if any (a page fetch's, around the
+    robots.txt of a host it was redirected to)."""
+    return getattr(_current, "deadline", None)
+
+
 def _register(sock: socket.socket | None) -> None:
     deadline = getattr(_current, "deadline", None)
     if deadline is not None:
