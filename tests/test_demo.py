@@ -333,3 +333,49 @@ def test_every_parquet_output_loads_in_datasets_pyarrow_duckdb_pandas(demo_run, 
     for name in ("links", "pages"):  # beside stats.json: the path picks the parquet files
         ds = datasets.load_dataset(str(run_dir / name), cache_dir=cache)
         assert ds["train"].num_rows == total(run_dir / name) > 0, name
+
+
+def test_forget_equals_a_fresh_run_with_the_takedown_list(demo_run, tmp_path):
+    """`webtext forget` on the finished demo, then `webtext verify`: passes; index.json is
+    byte-identical to a fresh demo run given the same list as `optout.lists`; shards that
+    held no removed document keep their bytes and mtime."""
+    import hashlib
+
+    run_dir, _, _ = demo_run
+    docs = _read_all(sorted((run_dir / "documents").glob("part-*.parquet"))).to_pylist()
+    singles = sorted(d["url"] for d in docs if d["cluster_size"] == 1 and d["urls"] == [d["url"]])
+    removed = singles[:4]
+    listed = tmp_path / "takedown.txt"
+    listed.write_text("# requests\n" + "\n".join(removed) + "\n")
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+
+    def shards(root: Path) -> dict[str, tuple[str, int]]:
+        return {p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                                 p.stat().st_mtime_ns)
+                for p in sorted((root / "shards").rglob("*.arrow"))}  # fmt: skip
+
+    before = shards(copy)
+    env = _env()
+    forget = subprocess.run([WEBTEXT, "forget", str(copy), "--list", str(listed)], env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert forget.returncode == 0, forget.stderr[-3000:]
+    result = json.loads(forget.stdout)
+    assert result["documents_removed"] == len(removed)
+    verify = subprocess.run([WEBTEXT, "verify", str(copy), "--sample", "-1"], env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    after = shards(copy)
+    rewritten = set(result["shards_rewritten"]) | set(result["shards_deleted"])
+    assert rewritten and len(rewritten) <= len(removed)
+    for name, state in before.items():
+        if name.split("/", 1)[1] not in rewritten:
+            assert after[name] == state, name  # untouched: same sha256, same mtime
+    ledger = _read_all(sorted((copy / "ledger").glob("*.parquet"))).to_pylist()
+    assert sum(r["fate"] == "optout:forgotten" for r in ledger) == len(removed)
+
+    fresh = tmp_path / "fresh"
+    _demo(fresh, "--no-train", "--set", f"optout.lists=[{listed}]")
+    assert _index_bytes(fresh) == _index_bytes(copy)
+    ledger = _read_all(sorted((fresh / "ledger").glob("*.parquet"))).to_pylist()
+    assert sum(r["fate"] == "optout:list" for r in ledger) == len(removed)

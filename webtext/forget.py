@@ -319,6 +319,10 @@ def _refresh_reports(run_dir: Path) -> None:
     stats = write_stats(run_dir, stages, fates)
     if paths.report.is_file():
         build_report(run_dir, stats)
+    run_marker = StageMarker(run_dir, "run")
+    done = run_marker.read()
+    if done:  # `webtext run` stays done and prints the funnel as it is now
+        run_marker.mark_done(done["fingerprint"], stats)
 
 
 def forget_run(run_dir: str | Path, takedown: Takedown, *, why: str) -> dict[str, Any]:
