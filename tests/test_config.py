@@ -89,3 +89,15 @@ def test_user_agent_is_a_printable_ascii_header_value(agent):
     assert build_config({"fetch": {"user_agent": " mybot/1.0 (+x) "}}).fetch.user_agent == (
         "mybot/1.0 (+x)"
     )
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["fetch.deadline", "fetch.per_host_delay", "fetch.read_timeout", "fetch.max_retry_after",
+     "fetch.backoff_max", "fetch.max_crawl_delay"],
+)  # fmt: skip
+def test_seconds_are_at_most_a_day_naming_the_key(key):
+    """1e10 s is finite, and past what the watchdog's wait takes: it stopped, no deadline held."""
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*less than or equal"):
+        build_config({}, [f"{key}=1e10"])
+    assert build_config({}, [f"{key}=86400"])

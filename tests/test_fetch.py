@@ -400,3 +400,18 @@ def test_bad_urls_are_rows_not_crashes(server):
         res = dict(Crawler(f, c).run(urls))
     assert [res[i].status for i in range(3)] == ["http_error"] * 3
     assert all(r.attempts == 1 for r in res.values())
+
+
+def test_watchdog_survives_a_deadline_too_far_for_condition_wait():
+    """Condition.wait overflows past ~9.2e9 s: such a deadline stopped the watchdog thread
+    and no deadline expired after it."""
+    from webtext.fetch.http import Watchdog
+
+    watchdog = Watchdog()
+    try:
+        watchdog.watch(1e10)
+        soon = watchdog.watch(0.05)
+        time.sleep(0.3)
+        assert soon.expired and watchdog._thread.is_alive()
+    finally:
+        watchdog.close()

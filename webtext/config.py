@@ -156,6 +156,9 @@ DEFAULT_OPTOUT_AGENTS = [
 ]  # fmt: skip
 
 
+DAY = 86_400.0
+
+
 class FetchConfig(Section):
     user_agent: str = Field(
         "webtext/0.1 (+https://github.com/webtext/webtext; research crawler)",
@@ -163,16 +166,22 @@ class FetchConfig(Section):
     )
     concurrency: int = Field(32, ge=1, description="requests in flight per crawl task")
     per_host_concurrency: int = Field(1, ge=1)
-    per_host_delay: float = Field(1.0, ge=0, description="seconds between requests to one host")
-    connect_timeout: float = Field(5.0, gt=0)
-    read_timeout: float = Field(10.0, gt=0)
-    deadline: float = Field(30.0, gt=0, description="total seconds per URL, redirects included")
+    # seconds: at most a day, far below what the waits they feed can take (Condition.wait
+    # overflows past ~9.2e9 s: a deadline of 1e10 s stopped the watchdog, no deadline held)
+    per_host_delay: float = Field(
+        1.0, ge=0, le=DAY, description="seconds between requests to one host"
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=DAY)
+    read_timeout: float = Field(10.0, gt=0, le=DAY)
+    deadline: float = Field(
+        30.0, gt=0, le=DAY, description="total seconds per URL, redirects included"
+    )
     max_retries: int = Field(3, ge=0)
-    backoff_base: float = Field(0.5, ge=0)
-    backoff_max: float = Field(30.0, ge=0)
-    max_retry_after: float = Field(120.0, ge=0, description="longest Retry-After honoured")
+    backoff_base: float = Field(0.5, ge=0, le=DAY)
+    backoff_max: float = Field(30.0, ge=0, le=DAY)
+    max_retry_after: float = Field(120.0, ge=0, le=DAY, description="longest Retry-After honoured")
     max_crawl_delay: float = Field(
-        30.0, ge=0, description="longest robots.txt Crawl-delay honoured (longer: capped)"
+        30.0, ge=0, le=DAY, description="longest robots.txt Crawl-delay honoured (longer: capped)"
     )
     max_bytes: int = Field(5_000_000, ge=1024, description="body cap, read and decompressed")
     max_redirects: int = Field(5, ge=0)

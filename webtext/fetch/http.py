@@ -111,7 +111,8 @@ class Watchdog:
                     _, _, deadline = heapq.heappop(self._heap)
                     deadline.expire()
                 wait = self._heap[0][0] - now if self._heap else None
-                self._cond.wait(wait)
+                # bounded: Condition.wait overflows past threading.TIMEOUT_MAX
+                self._cond.wait(None if wait is None else min(wait, 3600.0))
 
     def close(self) -> None:
         with self._cond:
