@@ -238,6 +238,12 @@ CASES = [
     Case("robots_gzip_past_500k", {"/page": page(ARTICLE)}, status="robots_disallowed",
          robots=respond(200, gzip.compress(b"User-agent: *\nDisallow: /page\n" + b"#" * (8 << 20)),
                         content_type=b"text/plain", headers=[("Content-Encoding", "gzip")])),
+    Case("robots_with_utf8_bom", {"/page": page(ARTICLE)}, status="robots_disallowed",
+         robots=respond(200, b"\xef\xbb\xbfUser-agent: *\nDisallow: /\n",
+                        content_type=b"text/plain")),
+    Case("tdmrep_with_utf8_bom", {"/page": page(ARTICLE), "/.well-known/tdmrep.json": respond(
+        200, b'\xef\xbb\xbf[{"location": "/page", "tdm-reservation": 1}]',
+        content_type=b"application/json")}, status="optout:tdmrep"),
     Case("robots_gzip_of_empty_blocks", {"/page": page(ARTICLE)}, status="robots_disallowed",
          robots=gzip_empty_blocks, seconds=DEADLINE / 2),
     Case("robots_plain_rule_at_400k", {"/page": page(ARTICLE)}, status="robots_disallowed",

@@ -441,7 +441,10 @@ class Fetcher:
                 exchange.truncated = "unspecified"
                 return None, ""
             body = self._read_robots_body(resp, exchange, deadline)
-            return None, body.decode("utf-8", errors="replace")
+            # a UTF-8 BOM (files saved by Windows editors) is not text: protego would read
+            # '\ufeffUser-agent' as an unknown line and drop the first group, json.loads
+            # refuses the file
+            return None, body.decode("utf-8", errors="replace").removeprefix("\ufeff")
         finally:
             resp.close()
 
