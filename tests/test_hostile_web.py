@@ -99,7 +99,7 @@ def _no_credentials(srv: HostileServer, row: dict) -> None:
     for req in srv.requests:
         assert "authorization" not in req.headers, req.head
         assert b"pass" not in req.head and b"user:" not in req.head
-    assert "pass" not in row["final_url"]
+    assert "pass" not in row["final_url"] and "pass" not in (row["error"] or "")
 
 
 def _robots_fetched_once(srv: HostileServer, row: dict) -> None:
@@ -289,6 +289,8 @@ CASES = [
     Case("ssrf_backslash_redirect", {"/page": redirect("\\\\evil.test\\x")},
          status="blocked_address"),
     Case("bad_location", {"/page": redirect(b"/a\x01b")}, status="http_error"),
+    Case("bad_location_with_userinfo", {"/page": redirect(b"http://user:pass@a..b/")},
+         status="http_error", check=_no_credentials),
     Case("not_html", {"/page": respond(200, b"%PDF-1.4 ...", content_type=b"application/pdf")},
          status="not_html"),
     Case("binary_as_html", {"/page": respond(200, b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)},

@@ -51,7 +51,7 @@ from webtext.fetch.robots import (
     product_token,
 )
 from webtext.fetch.warc import Exchange
-from webtext.uri import BadUrl, Uri, parse
+from webtext.uri import BadUrl, Uri, parse, without_userinfo
 
 log = logging.getLogger("webtext.fetch")
 CHUNK = 64 * 1024
@@ -504,7 +504,8 @@ def _parse(url: str, base: Uri | None = None, what: str = "URL") -> Uri:
     try:
         return parse(url, base)
     except BadUrl as exc:
-        raise _Stop("http_error", f"invalid {what} {url!r}: {exc}") from None
+        # the message goes to the `error` column: a userinfo in it is not stored either
+        raise _Stop("http_error", f"invalid {what} {without_userinfo(url)!r}: {exc}") from None
 
 
 def wire_text(value: str) -> str:
