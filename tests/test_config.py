@@ -101,3 +101,11 @@ def test_seconds_are_at_most_a_day_naming_the_key(key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*less than or equal"):
         build_config({}, [f"{key}=1e10"])
     assert build_config({}, [f"{key}=86400"])
+
+
+def test_a_secret_written_in_place_of_its_section_is_not_echoed():
+    secret = "pasted-one-line-too-high-7f3a"
+    for value in (secret, [secret]):
+        with pytest.raises(ConfigError, match="source.reddit_api") as info:
+            build_config({"source": {"reddit_api": value}})
+        assert secret not in str(info.value)

@@ -581,6 +581,9 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 REDACTED = "**********"
 _SECRET_KEY = re.compile(r"secret|password|passwd|token|api_?key|credential|client_id", re.I)
+# sections holding secret fields: a value written in place of the whole section (a secret
+# pasted one line too high) is not echoed either
+_SECRET_SECTIONS = frozenset({"reddit_api"})
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -606,6 +609,8 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel] = None)
             lines.append(f"{key}: unknown key; allowed here: {', '.join(allowed)}")
         else:
             got = redact(err.get("input"), str(loc[-1]) if loc else "")
+            if loc and str(loc[-1]) in _SECRET_SECTIONS and not isinstance(got, dict):
+                got = REDACTED
             msg = err["msg"] if not any(_SECRET_KEY.search(str(p)) for p in loc) else "invalid"
             lines.append(f"{key}: {msg} (got {got!r})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
