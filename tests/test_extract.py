@@ -86,7 +86,7 @@ def _alive(pid: int, zombie_ok: bool = False) -> bool:
 
 @pytest.fixture(scope="module")
 def default_extractor():
-    """The default configuration (ensemble in a worker process), shared to save start-ups."""
+    """The default configuration (combined, in a worker process), shared to save start-ups."""
     with Extractor(ExtractConfig()) as extractor:
         yield extractor
 
@@ -99,10 +99,12 @@ def misbehaving_extractor():
 
 
 # ------------------------------------------------------------------------- interface
-@pytest.mark.parametrize("mode", ["trafilatura", "newspaper", "ensemble"])
+@pytest.mark.parametrize(
+    "mode", ["combined", "trafilatura", "readability", "resiliparse", "newspaper", "ensemble"]
+)
 def test_title_and_body_extracted_boilerplate_dropped(mode, default_extractor):
     url = "https://news.example.com/2024/bridge"
-    if mode == "ensemble":  # the default, through its worker process
+    if mode == "combined":  # the default, through its worker process
         result = default_extractor.extract(article_page(), url)
     else:  # the same methods in-process (their worker path is covered below)
         result = Extractor(ExtractConfig(extractor=mode, isolation="inline")).extract(
@@ -208,6 +210,40 @@ def test_close_reaps_worker_recycles_and_extractor_pickles():
     assert not _alive(pid)
     with pytest.raises(RuntimeError, match="closed"):
         extractor.extract("<p>x</p>", "http://e.com/")
+
+
+def test_every_choice_runs_in_the_worker_with_limits():
+    """readability-lxml and Resiliparse (C++) run in the same killable worker: memory cap,
+    time limit and the network guard apply to them like to the others."""
+    for mode in ("readability", "resiliparse"):
+        with Extractor(ExtractConfig(extractor=mode, timeout=30)) as extractor:
+            result = extractor.extract(article_page(), "https://news.example.com/a")
+            assert result.error is None and BODY[1] in result.text, mode
+            assert extractor._worker.pid is not None and extractor.stats["network_blocked"] == 0
+            limits = Path(f"/proc/{extractor._worker.pid}/limits").read_text()
+            line = next(x for x in limits.splitlines() if x.startswith("Max address space"))
+            assert str(4096 * 1024 * 1024) in line, line
+            # a page too big to process in the time limit is cut off, the worker replaced
+            pid = extractor._worker.pid
+            huge = "<html><body>" + "<div><p>word word word</p>" * 20_000 + "</body></html>"
+            cut = extractor.extract(huge, "https://news.example.com/huge", timeout=0.01)
+            assert cut.error.startswith("timeout") and cut.text == ""
+            assert extractor.extract(article_page(), "https://e.com/").error is None
+            assert extractor._worker.pid != pid
+
+
+def test_wrong_extractor_name_is_a_config_error_listing_the_choices():
+    from webtext.config import ConfigError, build_config
+
+    with pytest.raises(ConfigError) as err:
+        build_config({"extract": {"extractor": "readabilty"}})
+    for choice in ("combined", "trafilatura", "readability", "resiliparse", "newspaper"):
+        assert f"'{choice}'" in str(err.value)
+    assert "extract.extractor" in str(err.value)
+    assert (
+        build_config({"extract": {"extractor": "resiliparse"}}).extract.extractor == "resiliparse"
+    )
+    assert ExtractConfig().extractor == "combined"
 
 
 def test_bad_extractor_spec_fails_at_construction():
@@ -334,11 +370,17 @@ def test_vote_consults_expensive_voters_only_when_needed():
 
 # ---------------------------------------------------------------------- quality
 @pytest.mark.shared
-def test_default_extractor_f1_on_shared_benchmark(shared_dir, default_extractor):
+@pytest.mark.parametrize(
+    ("name", "floor"),
+    [("aeb-dev", 0.955), ("extract-dev/cleaneval-dev", 0.865)],
+)
+def test_default_extractor_f1_on_shared_benchmarks(name, floor, shared_dir, default_extractor):
+    """The default through its worker, scored by the shared tool: news articles (aeb-dev)
+    and arbitrary pages (cleaneval-dev), where trafilatura alone gets 0.956 and 0.802."""
     tool = shared_dir / "tools" / "eval_extract.py"
-    data = shared_dir / "data" / "aeb-dev"
+    data = shared_dir / "data" / name
     if not tool.is_file() or not data.is_dir():
-        pytest.skip("eval tool or aeb-dev data absent")
+        pytest.skip(f"eval tool or {name} data absent")
     spec = importlib.util.spec_from_file_location("eval_extract", tool)
     evaluator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(evaluator)
@@ -349,5 +391,54 @@ def test_default_extractor_f1_on_shared_benchmark(shared_dir, default_extractor)
         assert result.error is None, (page["id"], result.error)
         rows.append((*evaluator.page_counts(page["truth"], result.text), 0.0))
     metrics = evaluator.aggregate(rows)
-    assert len(pages) >= 60
-    assert metrics["f1"] >= 0.96, metrics
+    assert len(pages) >= 50
+    assert metrics["f1"] >= floor, metrics
+
+
+# -------------------------------------------------------------- re-extract from WARC
+@pytest.mark.ray
+@pytest.mark.parametrize("mode", ["readability", "resiliparse"])
+def test_webtext_extract_reruns_the_chosen_extractor_from_warc(
+    mode, tmp_path, image_server, ray_local
+):
+    """`webtext extract` with another extractor: text from the WARC bodies alone, no request
+    to the (live, counting) server the URLs point at."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines import extract
+    from webtext.config import build_config
+    from webtext.fetch.warc import Exchange, WarcChunkWriter
+    from webtext.paths import RunPaths
+    from webtext.schemas import PAGES_SCHEMA
+
+    base, hits = image_server
+    paths = RunPaths.of(tmp_path)
+    paths.pages.mkdir(parents=True)
+    paths.warc.mkdir(parents=True)
+    url = f"{base}/story"
+    page = article_page().replace("<p>", f'<img src="{base}/inline.png"><p>', 1)
+    with WarcChunkWriter(paths.warc / "part-00000-00000.warc.gz") as warc:
+        warc.write(
+            Exchange(
+                url=url,
+                request_line="GET /story HTTP/1.1",
+                request_headers=[("Host", base.split("//")[1])],
+                status=200,
+                reason="OK",
+                response_headers=[("Content-Type", "text/html; charset=utf-8")],
+                body=page.encode(),
+            )
+        )
+    row = dict.fromkeys(PAGES_SCHEMA.names)
+    row.update(url=url, canonical_url=url, final_url=url, fetch_status="ok", text="old")
+    pq.write_table(
+        pa.Table.from_pylist([row], schema=PAGES_SCHEMA), paths.pages / "part-00000.parquet"
+    )
+    cfg = build_config({"run_dir": str(tmp_path), "extract": {"extractor": mode}})
+    stats = extract.run(cfg)
+    assert stats["reextracted"] == 1 and stats["missing_warc"] == 0
+    out = pq.read_table(paths.pages / "part-00000.parquet").to_pylist()[0]
+    assert out["extractor"] == mode and out["fetch_status"] == "ok"
+    assert all(p in out["text"] for p in BODY) and "Copyright" not in out["text"]
+    assert hits == []

@@ -319,9 +319,12 @@ class ArchiveConfig(Section):
 
 # ------------------------------------------------------------------------ extract
 class ExtractConfig(Section):
-    extractor: Literal["trafilatura", "newspaper", "ensemble"] = Field(
-        "ensemble",
-        description="ensemble: trafilatura recall-mode paragraphs confirmed by a second extractor",
+    extractor: Literal[
+        "combined", "trafilatura", "readability", "resiliparse", "newspaper", "ensemble"
+    ] = Field(
+        "combined",
+        description="combined: page blocks kept by a learned vote of trafilatura, readability "
+        "and resiliparse; ensemble: trafilatura paragraphs confirmed by a second extractor",
     )
     timeout: float = Field(20.0, gt=0, description="seconds per page before it is abandoned")
     min_chars: int = Field(1, ge=0, description="shorter text counts as extract_empty")

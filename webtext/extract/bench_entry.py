@@ -49,6 +49,18 @@ def extract_ensemble(html: str, url: str) -> str:
     return _through_extractor("ensemble", html, url)
 
 
+def extract_readability(html: str, url: str) -> str:
+    return _through_extractor("readability", html, url)
+
+
+def extract_resiliparse(html: str, url: str) -> str:
+    return _through_extractor("resiliparse", html, url)
+
+
+def extract_combined(html: str, url: str) -> str:
+    return _through_extractor("combined", html, url)
+
+
 def inline_trafilatura(html: str, url: str) -> str:
     return METHODS["trafilatura"](html, url)[0]
 
@@ -59,3 +71,15 @@ def inline_newspaper(html: str, url: str) -> str:
 
 def inline_ensemble(html: str, url: str) -> str:
     return METHODS["ensemble"](html, url)[0]
+
+
+def inline_readability(html: str, url: str) -> str:
+    return METHODS["readability"](html, url)[0]
+
+
+def inline_resiliparse(html: str, url: str) -> str:
+    return METHODS["resiliparse"](html, url)[0]
+
+
+def inline_combined(html: str, url: str) -> str:
+    return METHODS["combined"](html, url)[0]

@@ -38,19 +38,26 @@ class _Voter:
         self.shingles = _shingles(tokens)
         self.joined = " " + " ".join(tokens) + " "
 
-    def supports(self, tokens: list[str]) -> bool:
+    def supports(self, tokens: list[str], support: float = SUPPORT) -> bool:
         if len(tokens) < SHINGLE:
             return (" " + " ".join(tokens) + " ") in self.joined
         grams = _shingles(tokens)
-        return len(grams & self.shingles) >= SUPPORT * len(grams)
+        return len(grams & self.shingles) >= support * len(grams)
 
 
-def vote(base: str, others: Sequence[str | Callable[[], str]]) -> str:
+def vote(
+    base: str,
+    others: Sequence[str | Callable[[], str]],
+    *,
+    support: float = SUPPORT,
+    settled: float = SETTLED,
+) -> str:
     """Base paragraphs (lines) that at least one of `others` supports, in base order.
 
     `others` are texts or zero-argument callables returning one; the next voter runs only
     while more than `SETTLED` of the base words are still unconfirmed (put the cheapest
     first): a clean page, or one with a stray caption, costs the base plus one voter.
+    `support` and `settled` default to the module's SUPPORT and SETTLED.
     """
     if not _WORD.search(base or ""):
         for other in others:
@@ -65,7 +72,7 @@ def vote(base: str, others: Sequence[str | Callable[[], str]]) -> str:
     total_words = sum(len(tokens) for _, tokens in pending)
     voted = False
     for other in others:
-        if voted and sum(len(pending[i][1]) for i in open_idx) <= SETTLED * total_words:
+        if voted and sum(len(pending[i][1]) for i in open_idx) <= settled * total_words:
             break
         tokens = _WORD.findall((other() if callable(other) else other) or "")
         if not tokens:
@@ -73,7 +80,7 @@ def vote(base: str, others: Sequence[str | Callable[[], str]]) -> str:
         voted = True
         voter = _Voter(tokens)
         for i in open_idx:
-            supported[i] = voter.supports(pending[i][1])
+            supported[i] = voter.supports(pending[i][1], support)
         open_idx = [i for i in open_idx if not supported[i]]
     if not voted:
         return "\n".join(line for line, _ in pending)

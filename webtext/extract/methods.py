@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 Method = Callable[[str, str], tuple[str, "str | None"]]
@@ -84,6 +86,88 @@ def extract_newspaper(html: str, url: str) -> tuple[str, str | None]:
     return text, _clean_title(title)
 
 
+@functools.lru_cache(maxsize=1)
+def _readability_document():
+    """readability-lxml's Document with a cheaper parse, same article choice: its cleaner
+    also rewrites every link to strip `javascript:` URLs (a third of its time, irrelevant
+    to text), and `summary()` re-parses the page for its second, gentler pass; here the
+    cleaned tree is parsed once and copied for the second pass."""
+    from copy import deepcopy
+
+    from lxml_html_clean import Cleaner
+    from readability import Document
+    from readability.htmls import build_doc
+    from readability.readability import REGEXES
+
+    cleaner = Cleaner(
+        scripts=True,
+        javascript=False,
+        comments=True,
+        style=True,
+        links=True,
+        meta=False,
+        add_nofollow=False,
+        page_structure=False,
+        processing_instructions=True,
+        embedded=False,
+        frames=False,
+        forms=False,
+        annoying_tags=False,
+        remove_tags=None,
+        remove_unknown_tags=False,
+        safe_attrs_only=False,
+    )
+
+    class TextDocument(Document):
+        _clean_tree = None
+
+        def _parse(self, input):
+            if self._clean_tree is None:
+                doc, self.encoding = build_doc(input)
+                for elem in doc.xpath("//*[@hidden]"):
+                    elem.drop_tree()
+                for elem in doc.xpath("//*[@style]"):
+                    if REGEXES["displayNoneRe"].search(elem.get("style")):
+                        elem.drop_tree()
+                self._clean_tree = cleaner.clean_html(doc)
+            return deepcopy(self._clean_tree)
+
+    return TextDocument
+
+
+def readability_lxml_text(html: str) -> str:
+    """readability-lxml (Arc90's Readability in Python, the version Mozilla's tests pin):
+    the best-scoring article node, turned into text with one line per block element."""
+    summary = _readability_document()(html).summary(html_partial=True)
+    return plain_text(summary, main_content=False)
+
+
+def plain_text(html_or_tree, *, main_content: bool) -> str:
+    """Resiliparse's html2text: visible text, one line per block element; with
+    `main_content` its heuristics drop navigation, footers, sidebars and the like."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(html_or_tree, main_content=main_content, alt_texts=False)
+
+
+def resiliparse_tree(html: str):
+    from resiliparse.parse.html import HTMLTree
+
+    return HTMLTree.parse(html)
+
+
+def extract_readability(html: str, url: str) -> tuple[str, str | None]:
+    tree = load_tree(html)
+    return readability_lxml_text(html), page_title(tree) if tree is not None else None
+
+
+def extract_resiliparse(html: str, url: str) -> tuple[str, str | None]:
+    """Resiliparse main-content extraction (a C++ core: a few ms per page)."""
+    tree = resiliparse_tree(html)
+    title = _clean_title(tree.title) if tree.title else None
+    return plain_text(tree, main_content=True), title
+
+
 def readability_text(tree) -> str:
     """trafilatura's bundled readability port; mutates `tree`."""
     from trafilatura.external import try_readability
@@ -132,10 +216,60 @@ def extract_ensemble(
     return vote(base, [run(v) for v in voters]), title
 
 
+#: the `combined` method's parameters, fitted by tools/fit_extract.py (leave-one-set-out)
+COMBINED_PARAMS = Path(__file__).with_name("combined.json")
+
+
+@functools.lru_cache(maxsize=4)
+def combined_params(path: str | None = None) -> dict[str, Any]:
+    return json.loads(Path(path or COMBINED_PARAMS).read_text(encoding="utf-8"))
+
+
+def extract_combined(html: str, url: str, params: str | None = None) -> tuple[str, str | None]:
+    """readability-lxml's article text, each line kept only if Resiliparse's main content
+    or trafilatura (recall mode) also returned it (`webtext.extract.ensemble.vote`).
+
+    readability-lxml picks the article node best on every benchmark kind at hand but keeps
+    its boilerplate (bylines, captions, share prompts, widgets inside the node); an
+    extractor built on other rules rarely returns the same boilerplate. Voters run lazily,
+    cheapest first. `params`: another parameter file than the shipped one.
+    """
+    from webtext.extract.ensemble import vote
+
+    settings = combined_params(params)
+    tree = load_tree(html)
+    title = page_title(tree) if tree is not None else None
+    try:
+        base = readability_lxml_text(html)
+    except Exception:  # readability gives up on some markup: the voters' text stands
+        base = ""
+    rtree = resiliparse_tree(html)
+
+    def run(voter: str) -> Callable[[], str]:
+        if voter == "resiliparse":
+            return lambda: plain_text(rtree, main_content=True)
+        if voter == "trafilatura_recall":
+            return lambda: (
+                "" if tree is None else _trafilatura_text(tree, url, favor_recall=True, fast=True)
+            )
+        raise ValueError(f"unknown voter {voter!r} in {COMBINED_PARAMS.name}")
+
+    text = vote(
+        base,
+        [run(v) for v in settings["voters"]],
+        support=settings["support"],
+        settled=settings["settled"],
+    )
+    return text, title
+
+
 METHODS: dict[str, Method] = {
+    "combined": extract_combined,
     "trafilatura": extract_trafilatura,
     "newspaper": extract_newspaper,
     "ensemble": extract_ensemble,
+    "readability": extract_readability,
+    "resiliparse": extract_resiliparse,
 }
 
 
