@@ -220,6 +220,12 @@ CASES = [
     Case("robots_length_lie", {"/page": page(ARTICLE)}, check=_robots_fetched_once,
          robots=respond(200, b"User-agent: *\nDisallow: /\n", length=900,
                         content_type=b"text/plain")),
+    # --- quadratic scans of the page's <meta> opt-outs, in the crawl thread (no deadline
+    # can stop CPU work there): '<meta' after '<meta' with no '>' to end them; a huge tag
+    Case("meta_scan_without_gt", {"/page": page(
+        ARTICLE.replace("</body></html>", "<!-- noai -->" + "<meta" * 11_000))}),
+    Case("meta_scan_huge_tag", {"/page": page(
+        ARTICLE.replace("</body>", "<!-- noai <meta " + "a" * 40_000 + "> --></body>"))}),
     # --- compressed bodies: cut short, several members; robots.txt past 500 KiB
     Case("gzip_cut_short", {"/page": respond(200, gzip.compress(ARTICLE.encode())[:150],
                                              headers=[("Content-Encoding", "gzip")])},
