@@ -102,6 +102,20 @@ def test_packed_blocks_are_the_joined_documents_in_order(run_dir, tmp_path):
         assert manifest["splits"][split]["tokens_dropped"] == len(stream) - n * 64 < 64
 
 
+def test_split_without_a_whole_block_has_no_file_and_still_loads(run_dir, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    val_tokens = len(split_stream(run_dir, "val"))
+    seq_len = val_tokens + 1  # val: no whole block; train (bigger) has some
+    out = tmp_path / "packed"
+    assert export(run_dir, "packed", out, "--seq-len", str(seq_len)) == 0
+    manifest = json.loads((out / "webtext-packed.json").read_text())
+    assert manifest["splits"]["val"] == {"blocks": 0, "tokens_dropped": val_tokens, "files": []}
+    assert manifest["splits"]["train"]["blocks"] >= 1 and not (out / "val").exists()
+    datasets.disable_progress_bars()
+    ds = datasets.load_dataset("arrow", data_dir=str(out), cache_dir=str(tmp_path / "cache"))
+    assert set(ds) == {"train"} and ds["train"].num_rows == manifest["splits"]["train"]["blocks"]
+
+
 def test_hf_trainer_runs_two_steps_on_packed_output(run_dir, tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")

@@ -12,7 +12,8 @@ Packed export (`webtext export RUN --format packed --seq-len L --out DIR`):
     DIR/webtext-packed.json               GPT2LMHeadModel shifts them itself)
 
 `datasets.load_dataset("arrow", data_dir=DIR)` gives train and validation splits that
-`transformers.Trainer` consumes as they are (the default collator stacks them).
+`transformers.Trainer` consumes as they are (the default collator stacks them). A split with
+fewer than L tokens has no file (the manifest says 0 blocks).
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def export_packed(
     for split in SPLITS:
         stream = TokenStream(shards_dir, split)
         blocks = stream.num_blocks(seq_len)
-        num_files = max(1, -(-blocks // blocks_per_file))
+        # a split without one whole block gets no file: an empty one would be a split that
+        # `datasets` refuses to load ("corresponds to no data")
+        num_files = -(-blocks // blocks_per_file)
         files = []
         for f in range(num_files):
             name = f"{split}/data-{f:05d}-of-{num_files:05d}.arrow"
