@@ -35,9 +35,15 @@ TOOLS: dict[str, tuple[str, str]] = {
     "demo": ("webtext.demo.cli", "offline end-to-end demo on a generated mini-web"),
     "verify": ("webtext.tokenize.cli_verify", "check shards against index.json"),
     "forget": ("webtext.cli_forget", "remove documents from a finished run (takedown)"),
-    "export": ("webtext.tokenize.cli_export", "export shards for nanoGPT or llm.c"),
-    "export-hf": ("webtext.train.cli_export_hf", "checkpoint -> Hugging Face GPT2LMHeadModel"),
-    "sample": ("webtext.train.cli_sample", "generate text from a checkpoint"),
+    "export": (
+        "webtext.tokenize.cli_export",
+        "export the corpus: nanoGPT, llm.c, packed (HF Trainer), dolma jsonl",
+    ),
+    "export-hf": (
+        "webtext.train.cli_export_hf",
+        "checkpoint -> Hugging Face GPT2LMHeadModel with GPT-2's tokenizer",
+    ),
+    "sample": ("webtext.train.cli_sample", "generate text from a checkpoint or HF folder"),
     "overlap": ("webtext.overlap.cli", "8-gram overlap of test files with the training set"),
     "eval": ("webtext.evaluate.cli", "zero-shot evaluation of a checkpoint"),
 }
