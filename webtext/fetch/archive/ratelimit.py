@@ -5,9 +5,11 @@ The bucket holds one token (requests spaced at least 1/`rate_per_s` apart, never
 and lives in a small file under the run's work folder, taken under an exclusive `flock`: all
 crawl tasks on the node (and on every node mounting the run folder with working locks)
 draw from the same bucket, so N tasks do not make N times the rate. A 429 or 503 with
-Retry-After empties the bucket for that long for everybody. Requests are spaced slightly
-wider than 1/rate (`SAFETY`) so network jitter cannot make the server see more than the
-limit in any one-second window.
+Retry-After empties the bucket for that long for everybody. Requests are spaced a quarter
+wider than 1/rate (`SAFETY`): N + 1 requests span at least 1.25 s, so up to 0.25 s of delay
+between taking the token and arriving (a loaded machine, the network) cannot make the
+server see
+more than the limit in any one-second window.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-SAFETY = 1.1
+SAFETY = 1.25
 
 
 class RateLimiter:
