@@ -8,8 +8,7 @@ draw from the same bucket, so N tasks do not make N times the rate. A 429 or 503
 Retry-After empties the bucket for that long for everybody. Requests are spaced a quarter
 wider than 1/rate (`SAFETY`): N + 1 requests span at least 1.25 s, so up to 0.25 s of delay
 between taking the token and arriving (a loaded machine, the network) cannot make the
-server see
-more than the limit in any one-second window.
+server see more than the limit in any one-second window.
 """
 
 from __future__ import annotations
