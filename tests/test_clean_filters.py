@@ -346,15 +346,17 @@ def test_default_chain_is_cheap_first_and_language_last():
         "botwall",
         "repeated_ngrams",
         "language",
+        "pii",  # personal data last: it rewrites the text of the pages kept
     ]
     assert "botwall" not in [f.name for f in build_filters(CleanConfig(botwall=False))]
+    assert [f.name for f in build_filters(CleanConfig(pii="off"))][-1] == "language"
 
 
 def test_default_chain_includes_overlap_filters(tmp_path):
     test_file = tmp_path / "test.txt"
     test_file.write_text(GERMAN + "\n", encoding="utf-8")
     names = [f.name for f in build_filters(CleanConfig(decontaminate=[str(test_file)]))]
-    assert names[-1] == "language" and len(names) == 11
+    assert names[-2:] == ["language", "pii"] and len(names) == 12
 
 
 def test_default_chain_on_examples():
