@@ -226,6 +226,11 @@ CASES = [
         ARTICLE.replace("</body></html>", "<!-- noai -->" + "<meta" * 11_000))}),
     Case("meta_scan_huge_tag", {"/page": page(
         ARTICLE.replace("</body>", "<!-- noai <meta " + "a" * 40_000 + "> --></body>"))}),
+    # a tdmrep.json location of many `*` against a long path (as a regex: minutes of CPU)
+    Case("tdmrep_wildcard_trap", {"/" + "a" * 150: page(ARTICLE),
+                                  "/.well-known/tdmrep.json": respond(
+        200, b'[{"location": "/*a*a*a*a*a*b", "tdm-reservation": 1}]',
+        content_type=b"application/json")}, path="/" + "a" * 150),
     # --- compressed bodies: cut short, several members; robots.txt past 500 KiB
     Case("gzip_cut_short", {"/page": respond(200, gzip.compress(ARTICLE.encode())[:150],
                                              headers=[("Content-Encoding", "gzip")])},
