@@ -92,3 +92,20 @@ def test_harvest_keeps_listed_urls_from_the_crawl_and_ledger_says_why(tmp_path, 
     data["optout"]["lists"] = [str(tmp_path / "nope.txt")]
     with pytest.raises(ConfigError, match="nope.txt"):
         harvest.run(build_config(data))
+
+
+def test_idn_domains_and_bom_lists_match_harvest_urls(tmp_path):
+    """Harvest's canonical URLs carry punycode hosts: a domain written in Unicode (or as
+    punycode) is the same entry; a list saved with a UTF-8 BOM keeps its first line."""
+    path = tmp_path / "list.txt"
+    path.write_text("\ufeffexample.net\nBÜCHER.de\nxn--mnchen-3ya.test\n", encoding="utf-8")
+    t = load_lists([path])
+    for url, out in [
+        ("https://example.net/a", True),
+        ("http://bücher.de/x", True),
+        ("http://shop.bücher.de/x", True),
+        ("http://xn--bcher-kva.de/y", True),
+        ("http://münchen.test/", True),
+        ("http://bucher.de/x", False),
+    ]:
+        assert t.match_url(url) is out, url

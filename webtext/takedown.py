@@ -77,8 +77,13 @@ class Takedown:
             raise TakedownError(
                 f"{where}{entry!r} is neither a domain nor a URL (http://..., URL* for a prefix)"
             )
-        domain = match.group(1).lower()
-        self.domains.add(domain[4:] if domain.startswith("www.") else domain)
+        # the host exactly as harvest writes it (punycode for IDN, lower case, no www.):
+        # a Unicode domain compared with canonical URLs' punycode hosts never matched
+        try:
+            domain = _host_of(_schemeless(canonicalize(f"http://{match.group(1)}/")))
+        except BadUrl as exc:
+            raise TakedownError(f"{where}not a domain: {entry!r} ({exc})") from None
+        self.domains.add(domain)
 
     def add_canonical(self, canonical_url: str) -> None:
         """An already canonical URL (from a run's own files) as one exact entry."""
@@ -117,7 +122,7 @@ def load_lists(paths: Iterable[str | Path]) -> Takedown:
     takedown = Takedown()
     for path in paths:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")  # a BOM is no part of line 1
         except (OSError, UnicodeDecodeError) as exc:
             raise TakedownError(f"takedown list {path}: {exc}") from None
         for n, line in enumerate(text.splitlines(), 1):
