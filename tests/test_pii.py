@@ -219,3 +219,18 @@ def test_clean_table_writes_redacted_text_and_drop_mode_drops_dense_pages():
     pii = PiiFilter("off")
     kept, _ = clean_table(table, FilterChain([pii]))
     assert any("jane@example.com" in t for t in kept["text"].to_pylist()) and not pii.counts
+
+
+@pytest.mark.parametrize(
+    "sentence, datum",
+    [
+        ("Schreiben Sie an jörg.müller@example.de bitte.", "jörg.müller@example.de"),
+        ("orders: info@bücher.de", "info@bücher.de"),
+        ("почта: иван@пример.рф.", "иван@пример.рф"),
+        ("ask user@example.xn--p1ai now", "user@example.xn--p1ai"),
+        ("mail 用户@例子.广告 today", "用户@例子.广告"),
+    ],
+)
+def test_internationalised_email_addresses_are_found(sentence, datum):
+    """Addresses with Unicode (EAI, IDN) local parts and domains are personal data too."""
+    assert [sentence[a:b] for k, a, b in find_pii(sentence) if k == "email"] == [datum]

@@ -35,9 +35,11 @@ KINDS = tuple(PLACEHOLDERS)
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _SEP = r"[ .\-\u00a0]"  # between phone digit groups
 _PATTERN = re.compile(
-    # e-mail: local@domain.tld (the local part as RFC 5322's dot-atom, common characters)
-    r"(?P<email>(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-]))"
+    # e-mail: local@domain.tld (the local part as RFC 5322's dot-atom, common characters;
+    # letters in any script, as in internationalised addresses (RFC 6531) and IDN domains,
+    # whose TLD may be Unicode letters or punycode `xn--...`)
+    r"(?P<email>(?<![\w.%+-])[^\W_][\w.%+-]{0,63}@"
+    r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,24}|[Xx][Nn]--[A-Za-z0-9-]{1,59})(?![\w-]))"
     # IPv4: four octets, not part of a longer dotted run (1.2.3.4.5) or a word
     rf"|(?P<ipv4>(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d))"
     # IPv6 candidates: hex groups with at least two colons (confirmed by ipaddress)
