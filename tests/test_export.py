@@ -153,35 +153,7 @@ def test_hf_trainer_runs_two_steps_on_packed_output(run_dir, tmp_path, monkeypat
     assert np.isfinite(trainer.evaluate()["eval_loss"])
 
 
-def _round_robin(streams: list[list]) -> list:
-    out, i = [], 0
-    while any(i < len(s) for s in streams):
-        out += [s[i] for s in streams if i < len(s)]
-        i += 1
-    return out
-
-
-def _loader_blocks(run_dir: Path, rank: int, start: int = 0) -> tuple[list, list]:
-    """One rank's DataLoader with 2 worker processes, de-interleaved into its two workers."""
-    from torch.utils.data import DataLoader
-
-    from webtext.tokenize.torch_dataset import PackedTokenDataset
-
-    ds = PackedTokenDataset(run_dir / "shards", "train", seq_len=16, start=start, rank=rank,
-                            world_size=2)  # fmt: skip
-    got = [b["input_ids"].numpy() for b in DataLoader(ds, batch_size=None, num_workers=2)]
-    for b in got[:3]:
-        assert b.dtype == np.int64 and b.shape == (16,)
-    # the loader takes one sample from each worker in turn while both have some, then the
-    # rest of the longer one; consumer c owns blocks first_c, first_c + 4, ... < len(ds)
-    sizes = [len(range(start + (c - start) % 4, len(ds), 4)) for c in (2 * rank, 2 * rank + 1)]
-    both = 2 * min(sizes)
-    rest = got[both:]
-    w0, w1 = got[0:both:2], got[1:both:2]
-    return (w0 + rest, w1) if sizes[0] > sizes[1] else (w0, w1 + rest)
-
-
-def test_iterable_dataset_over_2_ranks_x_2_workers_equals_single_reader(run_dir):
+def test_iterable_dataset_single_reader_is_the_split_stream(run_dir):
     pytest.importorskip("torch")
     from webtext.tokenize.torch_dataset import PackedTokenDataset
 
@@ -189,22 +161,7 @@ def test_iterable_dataset_over_2_ranks_x_2_workers_equals_single_reader(run_dir)
     stream = split_stream(run_dir, "train")
     assert len(single) == len(stream) // 16 >= 40
     assert np.array_equal(np.concatenate(single), stream[: len(single) * 16])
-    # consumer c = rank * 2 + worker; taken round-robin the four streams are the single one
-    w = [*_loader_blocks(run_dir, 0), *_loader_blocks(run_dir, 1)]
-    assert {len(s) for s in w} <= {len(single) // 4, len(single) // 4 + 1}
-    merged = _round_robin(w)
-    assert len(merged) == len(single)
-    assert all(np.array_equal(a, b) for a, b in zip(merged, single, strict=True))
-
-    # resume: `start` = blocks consumed in all; each consumer picks up after its last one
-    start = 13
-    w = [*_loader_blocks(run_dir, 0, start), *_loader_blocks(run_dir, 1, start)]
-    # consumer (start % 4) owns block `start`; rotate so the round-robin begins there
-    order = [(start + k) % 4 for k in range(4)]
-    merged = _round_robin([w[c] for c in order])
-    assert len(merged) == len(single) - start
-    assert all(np.array_equal(a, b) for a, b in zip(merged, single[start:], strict=True))
-    ds = PackedTokenDataset(run_dir / "shards", "train", seq_len=16, start=start)
+    ds = PackedTokenDataset(run_dir / "shards", "train", seq_len=16, start=13)
     assert ds.state_dict(blocks_consumed=7) == {"start": 20, "seq_len": 16}
 
 
@@ -279,3 +236,32 @@ def test_export_argument_errors(run_dir, tmp_path, capsys):
     assert export(tmp_path / "nothing", "jsonl", tmp_path / "j") == 1
     assert "run dedup first" in capsys.readouterr().err
     assert not (tmp_path / "p").exists() and not (tmp_path / "j").exists()
+
+
+def _rank_batches(run_dir: Path, rank: int, start: int, batch: int) -> list:
+    """One rank's batches as the README's loop sees them: DataLoader(batch_size, 2 workers)."""
+    from torch.utils.data import DataLoader
+
+    from webtext.tokenize.torch_dataset import PackedTokenDataset
+
+    ds = PackedTokenDataset(run_dir / "shards", "train", seq_len=16, start=start, rank=rank,
+                            world_size=2, batch_size=batch)  # fmt: skip
+    loader = DataLoader(ds, batch_size=batch, num_workers=2)
+    return [b["input_ids"].numpy() for b in loader]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_ddp_loop_steps_are_the_single_stream_and_resume_exactly(run_dir, batch):
+    """2 ranks x 2 workers, batch B: step s's global batch is blocks [2Bs, 2B(s+1)) of the
+    single reader, both ranks take the same number of steps (DDP would hang otherwise), and
+    restarting with start = steps x global batch continues with the next blocks."""
+    pytest.importorskip("torch")
+    from webtext.tokenize.torch_dataset import PackedTokenDataset
+
+    single = list(PackedTokenDataset(run_dir / "shards", "train", seq_len=16, as_numpy=True))
+    for start in (0, 3 * 2 * batch):  # a fresh run, then a resume after 3 steps
+        ranks = [_rank_batches(run_dir, r, start, batch) for r in (0, 1)]
+        assert len(ranks[0]) == len(ranks[1]) == (len(single) - start) // (2 * batch)
+        for s, (a, b) in enumerate(zip(*ranks, strict=True)):
+            lo = start + s * 2 * batch
+            assert np.array_equal(np.concatenate([a, b]), np.stack(single[lo : lo + 2 * batch]))
