@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from webtext.io import shard_name, write_parquet_atomic
+from webtext.paths import RunPaths
 from webtext.schemas import PAGES_SCHEMA
 
 CLEANED_SCHEMA = pa.schema([*PAGES_SCHEMA, pa.field("lang", pa.string()),
@@ -65,7 +66,8 @@ def page(url: str, text: str, **extra: Any) -> dict[str, Any]:
 def write_cleaned(
     run_dir: Path, shards: list[list[dict[str, Any]]], row_group_size: int = 1000
 ) -> None:
-    """cleaned/part-N.parquet for each list of rows, plus a dropped file dedup must ignore."""
+    """cleaned/part-N.parquet for each list of rows, plus dropped/part-N.parquet (clean's
+    dropped rows), which dedup must ignore."""
     for i, rows in enumerate(shards):
         table = pa.Table.from_pylist(rows, schema=CLEANED_SCHEMA)
         write_parquet_atomic(
@@ -73,7 +75,7 @@ def write_cleaned(
         )
         dropped = pa.table({"url": ["https://x.test/dropped"], "canonical_url": ["x"],
                             "reason": ["clean:language"], "detail": [""]})  # fmt: skip
-        write_parquet_atomic(run_dir / "cleaned" / shard_name(i, prefix="dropped"), dropped)
+        write_parquet_atomic(RunPaths.of(run_dir).dropped / shard_name(i), dropped)
 
 
 def random_corpus(n: int, dup_fraction: float = 0.2, seed: int = 0) -> list[dict[str, Any]]:

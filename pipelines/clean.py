@@ -2,7 +2,7 @@
 
 Only pages that crawl fetched and extracted (`fetch_status == "ok"`) are judged; the others
 already carry their crawl status in the ledger. One Ray task per pages file; each writes
-`cleaned/dropped-N.parquet` then `cleaned/part-N.parquet` (the latter last, holding the
+`dropped/part-N.parquet` then `cleaned/part-N.parquet` (the latter last, holding the
 shard fingerprint: config + digest of the pages file), so a rerun skips finished shards and
 redoes stale ones (other config, or pages that crawl or extract rewrote).
 """
@@ -21,6 +21,7 @@ from pipelines._ray import map_shards, ray_session
 from webtext.clean.stage import clean_shard, shard_fingerprint
 from webtext.config import Config
 from webtext.io import StageMarker, clean_temp_files, combine_fingerprint, shard_name
+from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
 from webtext.progress import log
 
@@ -40,7 +41,7 @@ def shard_items(paths: RunPaths) -> list[tuple[str, str, str]]:
             continue
         index = int(match.group(1))
         kept = paths.cleaned / shard_name(index)
-        dropped = paths.cleaned / shard_name(index, prefix="dropped")
+        dropped = paths.dropped / shard_name(index)
         items.append((str(path), str(kept), str(dropped)))
     return items
 
@@ -73,6 +74,7 @@ def summarise(results: list[dict[str, Any]], wall_seconds: float) -> dict[str, A
 
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
+    migrate_layout(paths)  # a run written before the layout change
     config_fp = cfg.fingerprint(*FINGERPRINT_SECTIONS)
     # each shard: the config and the bytes of its pages file (crawl or extract rewrote it?)
     items = [(*item, shard_fingerprint(config_fp, item[0])) for item in shard_items(paths)]
@@ -81,8 +83,9 @@ def run(cfg: Config) -> dict[str, Any]:
     if marker.is_done(fingerprint):
         log.info("clean: already done (%s)", marker.path)
         return (marker.read() or {}).get("stats", {})
-    Path(paths.cleaned).mkdir(parents=True, exist_ok=True)
-    clean_temp_files(paths.cleaned)
+    for folder in (paths.cleaned, paths.dropped):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        clean_temp_files(folder)
     with ray_session(cfg.ray):
         start = time.perf_counter()  # Ray's own start-up is not the stage's throughput
         pages = sum(pq.ParquetFile(item[0]).metadata.num_rows for item in items)

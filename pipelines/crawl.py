@@ -42,6 +42,7 @@ from webtext.io import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
 from webtext.progress import count, log
 from webtext.schemas import (
@@ -143,6 +144,7 @@ def links_files(paths: RunPaths) -> list[tuple[int, Path]]:
 
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
+    migrate_layout(paths)  # a run written before the layout change
     marker = StageMarker(cfg.run_dir, STAGE)
     shards = links_files(paths)
     shard_fps = {i: shard_fingerprint(cfg, p) for i, p in shards}
@@ -168,7 +170,7 @@ def run(cfg: Config) -> dict[str, Any]:
                 records=("urls", sum(pages.values())), cfg=cfg,
             )  # fmt: skip
     stats = collect_stats(paths)
-    write_json_atomic(paths.pages / "stats.json", stats)
+    write_json_atomic(paths.pages_stats, stats)
     flat = {
         "shards": len(shards),
         "shards_crawled": len(todo),

@@ -22,6 +22,7 @@ from dedup.minhash import MinHashParams, optimal_bands
 from dedup.stage import Shard, local_executor, run_dedup
 from webtext.config import Config, ConfigError, DedupConfig
 from webtext.io import StageMarker, clean_temp_files, combine_fingerprint, file_digest
+from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
 from webtext.progress import log
 
@@ -141,6 +142,7 @@ def _use_ray(cfg: Config, docs: int) -> bool:
 
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(Path(cfg.run_dir).resolve())  # absolute: Ray workers have other cwds
+    migrate_layout(paths)  # a run written before the layout change
     fp = fingerprint(cfg)
     marker = StageMarker(cfg.run_dir, STAGE)
     if marker.is_done(fp):

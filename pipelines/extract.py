@@ -26,6 +26,7 @@ from webtext.io import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
 from webtext.progress import log
 from webtext.schemas import PAGES_SCHEMA, with_url_original
@@ -43,6 +44,7 @@ def fingerprint(cfg: Config) -> str:
 
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
+    migrate_layout(paths)  # a run written before the layout change
     marker = StageMarker(cfg.run_dir, STAGE)
     fp = fingerprint(cfg)
     if marker.is_done(fp):
@@ -64,7 +66,7 @@ def run(cfg: Config) -> dict[str, Any]:
                 extract_shard, todo, desc="extract", cfg=cfg, done_dir=str(done_dir)
             )
     stats = collect_stats(paths)
-    write_json_atomic(paths.pages / "stats.json", stats)
+    write_json_atomic(paths.pages_stats, stats)
     flat: dict[str, Any] = {"shards": len(shards), "shards_extracted": len(todo)}
     for key in ("reextracted", "changed_status", "missing_warc"):
         flat[key] = sum(r[key] for r in results)

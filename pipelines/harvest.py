@@ -3,8 +3,9 @@
 1. map: one Ray task per dump file (and the praw source, in the driver) filters submissions
    and spills link rows into hash-partitioned files under `_work/harvest/<fingerprint>/`;
 2. reduce: one Ray task per links file de-duplicates canonical URLs bucket by bucket,
-   applies `harvest.karma` and writes `links/part-NNNNN.parquet` (every index, even empty);
-3. `links/stats.json` and the stage marker.
+   applies `harvest.karma` and writes `links/part-NNNNN.parquet` (every index, even empty),
+   and `optout/part-NNNNN.parquet` for the links a takedown list kept from the crawl;
+3. `stats/links.json` and the stage marker.
 
 Finished map and reduce outputs are reused on a rerun; a finished stage returns at once.
 """
@@ -27,6 +28,7 @@ from webtext.io import (
     stat_identity,
     write_json_atomic,
 )
+from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
 from webtext.progress import log
 
@@ -113,15 +115,21 @@ def _map_dumps(cfg: Config, dumps: list[Path], spill_root: Path) -> list[dict[st
         raise MalformedInputError(message) from None
 
 
-def _remove_stale_links(links_dir: Path, num_partitions: int) -> None:
+def _remove_stale_links(folder: Path, num_partitions: int) -> None:
     """Drop part files beyond num_partitions (left by a run with more partitions)."""
-    for path in links_dir.glob("part-*.parquet"):
+    for path in folder.glob("part-*.parquet") if folder.is_dir() else []:
         try:
             index = int(path.stem.split("-")[1])
         except (IndexError, ValueError):
             continue
         if index >= num_partitions:
             path.unlink()
+
+
+def _drop_empty_dir(folder: Path) -> None:
+    """optout/ with no file left goes: an empty folder is no dataset (load_dataset fails)."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]]) -> dict[str, Any]:
@@ -165,6 +173,7 @@ def run(cfg: Config) -> dict[str, Any]:
     from webtext.reddit.spill import reduce_partition
 
     paths = RunPaths.of(cfg.run_dir)
+    migrate_layout(paths)  # a run written before the layout change
     if not cfg.source.pushshift and cfg.source.reddit_api is None:
         raise ConfigError("harvest needs a source: set source.pushshift and/or source.reddit_api")
     dumps = source_dumps(cfg)
@@ -184,7 +193,10 @@ def run(cfg: Config) -> dict[str, Any]:
     spill_root.mkdir(parents=True, exist_ok=True)
     paths.links.mkdir(parents=True, exist_ok=True)
     clean_temp_files(paths.links)
-    _remove_stale_links(paths.links, cfg.harvest.num_partitions)
+    for folder in (paths.links, paths.optout):
+        _remove_stale_links(folder, cfg.harvest.num_partitions)
+    if paths.optout.is_dir():
+        clean_temp_files(paths.optout)
     log.info(
         "harvest: %d dump file(s)%s -> %d links file(s)",
         len(dumps),
@@ -204,6 +216,7 @@ def run(cfg: Config) -> dict[str, Any]:
             unit="partition",
             spill_dirs=[m["spill_dir"] for m in maps],
             links_dir=str(paths.links),
+            optout_dir=str(paths.optout),
             done_dir=str(done_dir),
             cfg=cfg.harvest,
             takedown_lists=list(cfg.optout.lists),
@@ -221,6 +234,7 @@ def run(cfg: Config) -> dict[str, Any]:
     ]
     if missing:  # pragma: no cover - reduce_partition always writes its file
         raise RuntimeError(f"harvest: links files missing for partitions {missing}")
+    _drop_empty_dir(paths.optout)
     write_json_atomic(paths.links_stats, stats)
     marker.mark_done(fp, stats)
     log.info(

@@ -14,6 +14,7 @@ from typing import Any
 from pipelines._ray import ray_session
 from webtext.config import Config
 from webtext.io import StageMarker, combine_fingerprint, stat_identity
+from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
 from webtext.report.ledger import build_ledger
 from webtext.report.run_report import build_report, funnel_table, write_stats
@@ -29,6 +30,7 @@ def stages_of(cfg: Config) -> list[str]:
 
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
+    migrate_layout(paths)  # a run written before the layout change
     marker = StageMarker(cfg.run_dir, "run")
     # the whole config and the dumps on disk: a changed dump reruns what depends on it
     from pipelines.harvest import source_dumps

@@ -22,6 +22,7 @@ from webtext.io import (
     read_json,
     write_json_atomic,
 )
+from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
 from webtext.tokenize.shards import SHARD_SUFFIX, SPLITS, build_index
 from webtext.tokenize.stage import (
@@ -55,6 +56,7 @@ def _task_cpus(ray: Any, num_threads: int) -> float:
 
 def run(cfg: Config) -> dict[str, Any]:
     paths = RunPaths.of(cfg.run_dir)
+    migrate_layout(paths)  # a run written before the layout change
     tc = cfg.tokenize
     inputs = sorted(paths.documents.glob("part-*.parquet"))
     if not inputs:

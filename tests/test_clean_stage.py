@@ -132,17 +132,14 @@ def test_stage_end_to_end_resumable_and_deterministic(tmp_path, ray_local, caplo
     assert stats["docs_per_s"] > 0
 
     cleaned = run_dir / "cleaned"
-    assert sorted(p.name for p in cleaned.iterdir()) == [
-        "dropped-00000.parquet",
-        "dropped-00003.parquet",
-        "part-00000.parquet",
-        "part-00003.parquet",
-    ]
+    assert sorted(p.name for p in cleaned.iterdir()) == ["part-00000.parquet", "part-00003.parquet"]
+    names = sorted(p.name for p in (run_dir / "dropped").iterdir())
+    assert names == ["part-00000.parquet", "part-00003.parquet"]
     kept = pq.read_table(cleaned / "part-00003.parquet")
     assert kept.schema.remove_metadata() == CLEANED_SCHEMA
     assert kept["url"].to_pylist() == sorted(kept["url"].to_pylist())
     assert kept.column("subreddits").to_pylist() == [["news"], ["news"]]  # columns carried
-    dropped = pq.read_table(cleaned / "dropped-00003.parquet")
+    dropped = pq.read_table(run_dir / "dropped" / "part-00003.parquet")
     assert dropped.schema == DROPPED_SCHEMA
     assert all(r.startswith("clean:") for r in dropped["reason"].to_pylist())
     marker = StageMarker(run_dir, "clean").read()

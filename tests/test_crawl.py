@@ -126,7 +126,7 @@ def test_crawl_stage_end_to_end_and_rerun(ray_local, site, tmp_path):
     assert other["slow"]["fetch_status"] == "timeout"
     assert site.hits("/secret") == 0
 
-    saved = json.loads((paths.pages / "stats.json").read_text())
+    saved = json.loads(paths.pages_stats.read_text())
     assert saved["total"] == 12 and saved["by_status"]["ok"] == 7
     assert saved["by_domain"]["example.org"]["robots_disallowed"] == 1
     assert stats["status.ok"] == 7 and stats["fetched_now"] == 12

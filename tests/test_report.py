@@ -47,7 +47,7 @@ def make_run(root: Path) -> Path:
                          pa.Table.from_pylist(kept, CLEANED_SCHEMA))  # fmt: skip
     dropped = [{"url": pages[2]["url"], "canonical_url": pages[2]["url"],
                 "reason": "clean:too_short", "detail": "2 tokens"}]  # fmt: skip
-    write_parquet_atomic(run / "cleaned" / shard_name(0, prefix="dropped"),
+    write_parquet_atomic(run / "dropped" / shard_name(0),
                          pa.Table.from_pylist(dropped, DROPPED_SCHEMA))  # fmt: skip
     docs = [{"id": document_id(p["canonical_url"]), "url": p["url"], "title": p["title"],
              "text": p["text"], "canonical_url": p["canonical_url"], "domain": p["domain"],

@@ -77,7 +77,7 @@ def test_harvest_keeps_listed_urls_from_the_crawl_and_ledger_says_why(tmp_path, 
     assert kept == ["https://news.test/blog/1", "https://other.test/page"]
     assert stats["dropped"]["optout:list"] == 3 and stats["urls_kept"] == 2
     out = []
-    for f in sorted(paths.links.glob("optout-*.parquet")):
+    for f in sorted(paths.optout.glob("part-*.parquet")):
         out += pq.read_table(f)["canonical_url"].to_pylist()
     assert len(out) == 3
     fates = build_ledger(cfg.run_dir)
@@ -86,7 +86,7 @@ def test_harvest_keeps_listed_urls_from_the_crawl_and_ledger_says_why(tmp_path, 
     listed.write_text("other.test\n")
     assert harvest.run(cfg)["urls_kept"] == 4
     out = []
-    for f in sorted(paths.links.glob("optout-*.parquet")):
+    for f in sorted(paths.optout.glob("part-*.parquet")):
         out += pq.read_table(f)["canonical_url"].to_pylist()
     assert out == ["https://other.test/page"]  # stale optout files of the old list are gone
     data["optout"]["lists"] = [str(tmp_path / "nope.txt")]

@@ -331,6 +331,9 @@ def forget_run(run_dir: str | Path, takedown: Takedown, *, why: str) -> dict[str
     paths = RunPaths.of(run_dir)
     if not paths.documents.is_dir():
         raise FileNotFoundError(f"{paths.documents} does not exist: not a finished run")
+    from webtext.layout import migrate_layout
+
+    migrate_layout(paths)  # a run written before the layout change
     if paths.shards_index.is_file():
         from webtext.tokenize.reader import read_index
 

@@ -20,8 +20,23 @@ class RunPaths:
         return self.root / "links"
 
     @property
+    def optout(self) -> Path:
+        """links a takedown list (`optout.lists`) kept from the crawl: optout/part-N.parquet."""
+        return self.root / "optout"
+
+    @property
+    def stage_stats(self) -> Path:
+        """per-stage stats (links.json, pages.json): kept out of the Parquet data folders, so
+        `datasets.load_dataset("parquet", data_dir=...)` and pyarrow load each folder whole."""
+        return self.root / "stats"
+
+    @property
     def links_stats(self) -> Path:
-        return self.links / "stats.json"
+        return self.stage_stats / "links.json"
+
+    @property
+    def pages_stats(self) -> Path:
+        return self.stage_stats / "pages.json"
 
     @property
     def pages(self) -> Path:
@@ -62,8 +77,13 @@ class RunPaths:
     # intermediate outputs
     @property
     def cleaned(self) -> Path:
-        """clean -> dedup: kept pages with language, plus dropped rows with their reason."""
+        """clean -> dedup: kept pages with their language (cleaned/part-N.parquet)."""
         return self.root / "cleaned"
+
+    @property
+    def dropped(self) -> Path:
+        """pages the clean stage dropped, with the reason (dropped/part-N.parquet)."""
+        return self.root / "dropped"
 
     @property
     def dedup_work(self) -> Path:

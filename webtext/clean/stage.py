@@ -1,4 +1,4 @@
-"""One pages/ shard through the filter chain: cleaned/part-N.parquet and dropped-N.parquet.
+"""One pages/ shard through the filter chain: cleaned/part-N.parquet and dropped/part-N.parquet.
 
 Plain functions (no Ray) so tests run them directly; `pipelines/clean.py` maps
 `clean_shard` over the shards as Ray tasks.
@@ -28,7 +28,7 @@ from webtext.schemas import PAGES_SCHEMA, with_url_original
 CLEANED_SCHEMA = pa.schema(
     [*PAGES_SCHEMA, pa.field("lang", pa.string()), pa.field("lang_prob", pa.float64())]
 )
-# cleaned/dropped-N.parquet: one row per page a filter dropped
+# dropped/part-N.parquet: one row per page a filter dropped
 DROPPED_SCHEMA = pa.schema(
     [
         pa.field("url", pa.string()),
@@ -143,7 +143,7 @@ def clean_shard(
     pages_path, kept_path, dropped_path = (Path(p) for p in item[:3])
     shard_fp = item[3] if len(item) > 3 else shard_fingerprint(fingerprint, pages_path)
     done = shard_stats(kept_path)
-    if done is not None and done.get("fingerprint") == shard_fp:
+    if done is not None and done.get("fingerprint") == shard_fp and dropped_path.exists():
         return {**done, "skipped": True}
     setup_start = time.perf_counter()
     chain = get_chain(clean, overlap)  # loads models once per worker process

@@ -340,17 +340,22 @@ def reduce_partition(
     done_dir: str,
     cfg: HarvestConfig,
     takedown_lists: Sequence[str] = (),
+    optout_dir: str | None = None,
 ) -> dict[str, Any]:
     """Reduce task: every bucket of links file `partition` -> links/part-NNNNN.parquet.
 
-    Links on a takedown list (`optout.lists`) go to links/optout-NNNNN.parquet instead: never
-    fetched, but still in the ledger with fate `optout:list`."""
+    Links on a takedown list (`optout.lists`) go to optout/part-NNNNN.parquet instead (a
+    sibling folder of links/ unless `optout_dir` names one): never fetched, but still in
+    the ledger with fate `optout:list`."""
     from webtext.io import shard_name
     from webtext.takedown import load_lists
 
     takedown = load_lists(takedown_lists)
     out_path = Path(links_dir) / shard_name(partition)
-    optout_path = Path(links_dir) / shard_name(partition, prefix="optout")
+    from webtext.paths import RunPaths
+
+    optout_root = Path(optout_dir) if optout_dir else RunPaths.of(Path(links_dir).parent).optout
+    optout_path = optout_root / shard_name(partition)
     done_path = Path(done_dir) / shard_name(partition, ".json")
     done = read_json(done_path)
     if done is not None and out_path.exists():

@@ -57,6 +57,9 @@ def _lookup(
 def build_ledger(run_dir: str | Path) -> dict[str, int]:
     """Write `ledger/part-NNNNN.parquet` for every links file; returns counts per fate."""
     paths = RunPaths.of(run_dir)
+    from webtext.layout import migrate_layout
+
+    migrate_layout(paths)  # reads optout/ and dropped/: an old run's files move there first
     documents = _read_many(sorted(paths.documents.glob("part-*.parquet")), ["canonical_url", "id"])
     dedup_dropped = _read(
         paths.dedup_work / "dropped.parquet", ["canonical_url", "reason", "merged_into"]
@@ -65,7 +68,7 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
 
     forgotten = forgotten_urls(run_dir)
     fates: dict[str, int] = {}
-    for optout_file in sorted(paths.links.glob("optout-*.parquet")):
+    for optout_file in sorted(paths.optout.glob("part-*.parquet")):
         _takedown_ledger(paths, optout_file, fates)
     for links_file in sorted(paths.links.glob("part-*.parquet")):
         name = links_file.name
@@ -73,8 +76,7 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
         keys = links["canonical_url"].combine_chunks()
         pages = _read_pages(paths.pages / name)
         cleaned_kept = _read(paths.cleaned / name, ["canonical_url"])
-        dropped_name = name.replace("part-", "dropped-")
-        clean_dropped = _read(paths.cleaned / dropped_name, ["canonical_url", "reason"])
+        clean_dropped = _read(paths.dropped / name, ["canonical_url", "reason"])
 
         status = _lookup(keys, pages, "fetch_status").to_pylist()
         clean_reason = _lookup(keys, clean_dropped, "reason").to_pylist()
@@ -118,7 +120,7 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
 
 
 def _takedown_ledger(paths: RunPaths, optout_file: Path, fates: dict[str, int]) -> None:
-    """links/optout-N.parquet (links a takedown list kept from the crawl) -> ledger rows."""
+    """optout/part-N.parquet (links a takedown list kept from the crawl) -> ledger rows."""
     links = pq.read_table(optout_file, columns=["url", "canonical_url", "domain", "score"])
     n = links.num_rows
     table = pa.table(
@@ -135,7 +137,8 @@ def _takedown_ledger(paths: RunPaths, optout_file: Path, fates: dict[str, int]) 
         },
         schema=LEDGER_SCHEMA,
     )
-    write_parquet_atomic(paths.ledger / optout_file.name, table)
+    # ledger/optout-N.parquet: beside ledger/part-N.parquet (same schema, other links)
+    write_parquet_atomic(paths.ledger / f"optout-{optout_file.name.removeprefix('part-')}", table)
     if n:
         fates[OPTOUT_LIST] = fates.get(OPTOUT_LIST, 0) + n
 

@@ -195,7 +195,7 @@ def _log_bins(values: list[int], n: int = 16) -> list[tuple[str, float]]:
 
 def _language_mix(paths: RunPaths) -> list[tuple[str, float]]:
     langs = collections.Counter(_column(sorted(paths.cleaned.glob("part-*.parquet")), "lang"))
-    for f in sorted(paths.cleaned.glob("dropped-*.parquet")):
+    for f in sorted(paths.dropped.glob("part-*.parquet")):
         t = pq.read_table(f, columns=["reason", "detail"])
         for reason, detail in zip(t["reason"].to_pylist(), t["detail"].to_pylist(), strict=True):
             if reason == "clean:language" and detail:
