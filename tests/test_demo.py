@@ -291,48 +291,59 @@ def test_changed_settings_rerun_what_depends_on_them(demo_run, tmp_path):
 
 
 def test_every_parquet_output_loads_in_datasets_pyarrow_duckdb_pandas(demo_run, tmp_path):
-    """Empty partitions included (the demo has some): schema-only files, zero row groups."""
-    datasets = pytest.importorskip("datasets")
-    duckdb = pytest.importorskip("duckdb")
-    import pandas as pd
-    import pyarrow.dataset as pads
+    """`datasets.load_dataset("parquet", data_dir=RUN/<folder>)`, `pq.read_table(folder)`,
+    DuckDB and pandas on every Parquet output folder; empty partitions included (the demo
+    has some: schema-only files, zero row groups). No side file sits in a data folder."""
+    from tests.parquet_readers import rows_in_every_reader
 
     run_dir, _, _ = demo_run
-    datasets.disable_progress_bars()
-    folders = {
-        "ledger": "part-*.parquet",
-        "links": "part-*.parquet",
-        "pages": "part-*.parquet",
-        "documents": "part-*.parquet",
-        "cleaned": "part-*.parquet",
-        "cleaned-dropped": "dropped-*.parquet",
-    }
-    empty_seen = 0
-    for name, pattern in folders.items():
-        folder = run_dir / name.split("-")[0]
-        files = sorted(folder.glob(pattern))
-        assert files, name
-        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        empty_seen += sum(pq.ParquetFile(f).metadata.num_rows == 0 for f in files)
-        glob = str(folder / pattern)
-        ds = datasets.load_dataset("parquet", data_files=glob, cache_dir=str(tmp_path / "hf"))
-        assert ds["train"].num_rows == rows, name
-        assert pads.dataset([str(f) for f in files]).count_rows() == rows, name
-        assert duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0] == rows
-        assert sum(len(pd.read_parquet(f)) for f in files) == rows, name
+    folders = ["ledger", "pages", "cleaned", "links", "documents", "dropped", "optout"]
+    empty_seen, loaded = 0, []
+    for name in folders:
+        folder = run_dir / name
+        if name == "optout" and not folder.exists():
+            continue  # written only when a takedown list kept links from the crawl
+        rows = rows_in_every_reader(folder, tmp_path / "hf")
+        assert rows > 0 or name == "optout", name
+        empty_seen += sum(pq.ParquetFile(f).metadata.num_rows == 0 for f in folder.iterdir())
+        loaded.append(name)
+    assert {"ledger", "pages", "cleaned", "links", "documents", "dropped"} <= set(loaded)
     assert empty_seen >= 1  # the case that used to break datasets
+    for name in ("links", "pages"):  # their stats moved out of the data folders
+        assert (run_dir / "stats" / f"{name}.json").is_file(), name
 
-    # a folder that holds only parts also loads by data_dir, any folder by its path
-    def total(folder: Path) -> int:
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
 
-    cache = str(tmp_path / "hf")
-    for name in ("ledger", "documents"):
-        ds = datasets.load_dataset("parquet", data_dir=str(run_dir / name), cache_dir=cache)
-        assert ds["train"].num_rows == total(run_dir / name) > 0, name
-    for name in ("links", "pages"):  # beside stats.json: the path picks the parquet files
-        ds = datasets.load_dataset(str(run_dir / name), cache_dir=cache)
-        assert ds["train"].num_rows == total(run_dir / name) > 0, name
+def test_run_in_the_old_layout_is_migrated_without_redoing_work(demo_run, tmp_path):
+    """The finished demo with its side files moved back where they were before the layout
+    change (links/stats.json, pages/stats.json, cleaned/dropped-N.parquet), re-run with no
+    web served: nothing is fetched, cleaned, deduplicated or tokenized again (same bytes,
+    same mtimes), and the run ends in the new layout with every folder loadable whole."""
+    from tests.parquet_readers import rows_in_every_reader
+
+    run_dir, _, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    kept_files = [p for name in ("pages", "cleaned", "documents") for p in (copy / name).iterdir()]
+    kept_files += [copy / "shards" / "index.json", *(copy / "warc").iterdir()]
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept_files}
+    (copy / "stats" / "links.json").rename(copy / "links" / "stats.json")
+    (copy / "stats" / "pages.json").rename(copy / "pages" / "stats.json")
+    (copy / "stats").rmdir()
+    old_dropped = {}
+    for path in sorted((copy / "dropped").iterdir()):
+        old_dropped[path.name] = path.read_bytes()
+        path.rename(copy / "cleaned" / path.name.replace("part-", "dropped-"))
+    (copy / "dropped").rmdir()
+    assert old_dropped
+
+    _demo(copy, "--no-train", "--no-serve")
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept_files} == before
+    assert _funnel(copy) == _funnel(run_dir)
+    assert not list((copy / "cleaned").glob("dropped-*")) and not (copy / "links/stats.json").exists()
+    assert {p.name: p.read_bytes() for p in (copy / "dropped").iterdir()} == old_dropped
+    assert (copy / "stats" / "links.json").is_file() and (copy / "stats" / "pages.json").is_file()
+    for name in ("links", "pages", "cleaned", "dropped"):
+        assert rows_in_every_reader(copy / name, tmp_path / "hf") > 0, name
 
 
 def test_forget_equals_a_fresh_run_with_the_takedown_list(demo_run, tmp_path):

@@ -80,6 +80,10 @@ def test_harvest_keeps_listed_urls_from_the_crawl_and_ledger_says_why(tmp_path, 
     for f in sorted(paths.optout.glob("part-*.parquet")):
         out += pq.read_table(f)["canonical_url"].to_pylist()
     assert len(out) == 3
+    from tests.parquet_readers import rows_in_every_reader
+
+    assert rows_in_every_reader(paths.optout, tmp_path / "hf") == 3  # its own data folder
+    assert rows_in_every_reader(paths.links, tmp_path / "hf") == 2  # no stats.json beside
     fates = build_ledger(cfg.run_dir)
     assert fates["optout:list"] == 3 and fates["pending"] == 2  # never crawled
     # a changed list reruns harvest; a missing list is a clear config error
@@ -89,6 +93,9 @@ def test_harvest_keeps_listed_urls_from_the_crawl_and_ledger_says_why(tmp_path, 
     for f in sorted(paths.optout.glob("part-*.parquet")):
         out += pq.read_table(f)["canonical_url"].to_pylist()
     assert out == ["https://other.test/page"]  # stale optout files of the old list are gone
+    data["optout"]["lists"] = []
+    assert harvest.run(build_config(data))["urls_kept"] == 5
+    assert not paths.optout.exists()  # no empty folder left: it would not load as a dataset
     data["optout"]["lists"] = [str(tmp_path / "nope.txt")]
     with pytest.raises(ConfigError, match="nope.txt"):
         harvest.run(build_config(data))
