@@ -265,3 +265,24 @@ def test_ddp_loop_steps_are_the_single_stream_and_resume_exactly(run_dir, batch)
         for s, (a, b) in enumerate(zip(*ranks, strict=True)):
             lo = start + s * 2 * batch
             assert np.array_equal(np.concatenate([a, b]), np.stack(single[lo : lo + 2 * batch]))
+
+
+def test_overwrite_never_replaces_the_run_or_its_inputs(run_dir, tmp_path, capsys):
+    """`--overwrite` replaces an earlier export, never the run (or the folder holding it) nor
+    one of its stage folders: those exports would delete the corpus they were made from."""
+    import shutil
+
+    run = tmp_path / "runs" / "run"
+    shutil.copytree(run_dir, run)
+    before = _files(run)
+    for fmt, out, extra in [
+        ("jsonl", run, ()),
+        ("jsonl", run.parent, ()),
+        ("packed", run / "shards", ("--seq-len", "16")),
+        ("jsonl", run / "documents", ()),
+        ("nanogpt", run / "ledger", ()),
+    ]:
+        assert export(run, fmt, out, *extra, "--overwrite") != 0
+        assert "run" in capsys.readouterr().err
+        assert _files(run) == before
+    assert export(run, "jsonl", run / "exports" / "jsonl", "--overwrite") == 0  # inside: fine

@@ -193,6 +193,11 @@ def test_export_hf_refuses_non_empty_folder_and_overwrite_leaves_only_new_files(
     assert cli_main(["export-hf", str(ckpt), str(out), "--overwrite"]) == 0
     assert {p.name for p in out.iterdir()} == EXPORTED
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+    # OUT = the training folder (or one holding it) would delete the checkpoint: refused
+    for bad in (tmp_path / "train", tmp_path):
+        assert cli_main(["export-hf", str(tmp_path / "train"), str(bad), "--overwrite"]) == 1
+        assert "input" in capsys.readouterr().err
+    assert os.path.isfile(ckpt)
 
 
 def test_sample_on_a_folder_without_a_model_is_a_clear_error(tmp_path, capsys):

@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from webtext.config import ConfigError
@@ -28,9 +28,41 @@ def _dir_mode() -> int:
     return 0o777 & ~umask
 
 
-def check_out_dir(out: str | Path, overwrite: bool) -> Path:
-    """Fail early (before any work) when `out` is a file, or non-empty without overwrite."""
+def run_inputs(run_dir: str | Path) -> list[Path]:
+    """The run and its stage folders: an export's `--out` may sit inside the run (e.g.
+    RUN/exports/x) but never be or hold one of these."""
+    from webtext.paths import RunPaths
+
+    paths = RunPaths.of(run_dir)
+    return [
+        paths.root,
+        paths.links,
+        paths.pages,
+        paths.warc,
+        paths.cleaned,
+        paths.dedup_work,
+        paths.documents,
+        paths.shards,
+        paths.ledger,
+        paths.overlap,
+        paths.work,
+        paths.state,
+        paths.train_dir(),
+    ]
+
+
+def check_out_dir(out: str | Path, overwrite: bool, inputs: Iterable[str | Path] = ()) -> Path:
+    """Fail early (before any work) when `out` is a file, non-empty without overwrite, or
+    is (or holds) one of `inputs`: replacing it would delete what the export is made from."""
     out = Path(out)
+    where = out.resolve()
+    for path in inputs:
+        held = Path(path).resolve()
+        if where == held or where in held.parents:
+            raise OutputExistsError(
+                f"{out} is or holds {path}, an input of this export (the run's data): "
+                "choose another --out"
+            )
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -41,9 +73,11 @@ def check_out_dir(out: str | Path, overwrite: bool) -> Path:
 
 
 @contextlib.contextmanager
-def fresh_output_dir(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+def fresh_output_dir(
+    out: str | Path, *, overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> Iterator[Path]:
     """Yield an empty temp folder; on success it becomes `out` (replacing the old one)."""
-    out = check_out_dir(out, overwrite)
+    out = check_out_dir(out, overwrite, inputs)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:

@@ -101,7 +101,7 @@ def export(
     Returns tokens (documents for jsonl) per file written."""
     import argparse
 
-    from webtext.outdir import fresh_output_dir
+    from webtext.outdir import fresh_output_dir, run_inputs
     from webtext.tokenize.cli_export import FORMATS, export_into
 
     if format not in FORMATS:
@@ -111,7 +111,7 @@ def export(
     args = argparse.Namespace(
         run_dir=str(run_dir), format=format, seq_len=seq_len, shard_tokens=shard_tokens
     )
-    with fresh_output_dir(out, overwrite=overwrite) as tmp:
+    with fresh_output_dir(out, overwrite=overwrite, inputs=run_inputs(run_dir)) as tmp:
         written = export_into(args, tmp)
     from webtext.tokenize.exports_log import record_export
 

@@ -72,7 +72,7 @@ def export_into(args: argparse.Namespace, out) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from webtext.outdir import fresh_output_dir
+    from webtext.outdir import fresh_output_dir, run_inputs
 
     if args.format == "packed" and args.seq_len is None:
         print("error: --format packed needs --seq-len N", file=sys.stderr)
@@ -81,7 +81,8 @@ def main(args: argparse.Namespace) -> int:
         print("error: --seq-len applies to --format packed only", file=sys.stderr)
         return 2
     try:
-        with fresh_output_dir(args.out, overwrite=args.overwrite) as tmp:
+        inputs = run_inputs(args.run_dir)
+        with fresh_output_dir(args.out, overwrite=args.overwrite, inputs=inputs) as tmp:
             written = export_into(args, tmp)
     except ConfigError:
         raise

@@ -104,9 +104,10 @@ def export_hf(ckpt_path: str | Path, out_dir: str | Path, *, overwrite: bool = F
         from webtext.config import ConfigError
 
         raise ConfigError(f"export-hf needs {exc.name}: pip install 'webtext[train]'") from exc
-    check_out_dir(out_dir, overwrite)  # before the (possibly long) load
+    inputs = [ckpt_path]  # never replaced by the export (e.g. OUT = the training folder)
+    check_out_dir(out_dir, overwrite, inputs)  # before the (possibly long) load
     model = load_model(ckpt_path, device="cpu")
-    with fresh_output_dir(out_dir, overwrite=overwrite) as tmp:
+    with fresh_output_dir(out_dir, overwrite=overwrite, inputs=inputs) as tmp:
         save_hf(model, tmp)
     return Path(out_dir)
 
