@@ -530,3 +530,25 @@ def test_archive_config_is_validated_up_front():
         with pytest.raises(ConfigError, match=None) as err:
             build_config(bad)
         assert words in str(err.value), (bad, str(err.value))
+
+
+def test_archived_redirect_targets_are_read_by_the_one_url_parser():
+    """An archived Location means what the live fetcher would make of it (webtext.uri):
+    backslashes, fragments, dot segments, userinfo and case as a browser reads them; a
+    non-http target is refused with a reason, never looked up."""
+    from webtext.fetch.archive.client import _unwrap
+    from webtext.uri import BadUrl
+
+    replay = "https://web.archive.org/web"
+    here = f"{replay}/20170101000000id_/http://a.org/old"
+    for location, target in [
+        ("\\\\b.org\\x", "http://b.org/x"),
+        ("/x#top", "http://a.org/x"),
+        ("http://a.org/./y/../new", "http://a.org/new"),
+        ("HTTP://A.ORG/new", "http://a.org/new"),
+        ("http://user:pw@b.org/x", "http://b.org/x"),
+        (f"{replay}/20170102000000id_/http://u@A.org/y/../new#f", "http://a.org/new"),
+    ]:
+        assert _unwrap(replay, here, "http://a.org/old", location)[0] == target, location
+    with pytest.raises(BadUrl):
+        _unwrap(replay, here, "http://a.org/old", "javascript:alert(1)")

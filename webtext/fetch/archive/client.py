@@ -17,7 +17,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode
 
 from webtext.config import ArchiveConfig, ArchiveSource
 from webtext.fetch.archive.cache import CdxCache
@@ -37,6 +37,7 @@ from webtext.fetch.charset import decode_html
 from webtext.fetch.crawler import backoff_delay
 from webtext.fetch.fetcher import Fetcher, FetchResult
 from webtext.fetch.warc import Exchange
+from webtext.uri import BadUrl, parse
 
 CAPTURES_TRIED = 3  # replays tried per hop before giving up on a source
 WARC_HEADER_ALLOWANCE = 256 * 1024  # WARC + HTTP headers around a payload of max_bytes
@@ -230,7 +231,11 @@ class ArchiveFetcher:
             answer = self._call(i, archive_url, {}, exchanges, read_body_for=(200,))
             location = answer.headers.get("Location")
             if answer.status in REDIRECTS and location:
-                target, ts = _unwrap(source.replay_url or "", archive_url, capture.url, location)
+                try:
+                    target, ts = _unwrap(source.replay_url or "", archive_url, capture.url,
+                                         location)  # fmt: skip
+                except BadUrl as exc:
+                    return ("unusable", f"archived redirect to {location[:200]!r}: {exc}")
                 if ts is not None and _same_url(target, capture.url):
                     archive_url = f"{source.replay_url}/{ts}id_/{capture.url}"
                     continue
@@ -271,8 +276,12 @@ class ArchiveFetcher:
             response_headers=headers, body=payload, ip=request.ip,
         ))  # fmt: skip
         lower = {k.lower(): v for k, v in headers}
-        if code in REDIRECTS and (lower.get("location") or capture.redirect):
-            return ("redirect", urljoin(capture.url, lower.get("location") or capture.redirect))
+        location = lower.get("location") or capture.redirect
+        if code in REDIRECTS and location:
+            try:
+                return ("redirect", str(parse(location, capture.url)))
+            except BadUrl as exc:
+                return ("unusable", f"archived redirect to {location[:200]!r}: {exc}")
         if code != 200:
             return ("unusable", f"archived record has status {code}")
         try:
@@ -317,23 +326,28 @@ def _unwrap(replay_url: str, archive_url: str, capture_url: str,
             location: str) -> tuple[str, str | None]:  # fmt: skip
     """(original target URL, archive timestamp or None) of a replayed redirect's Location:
     pywb passes the original Location through `id_`; the Wayback Machine points into
-    itself ({replay_url}/{ts}id_/{target})."""
-    absolute = urljoin(archive_url, location)
-    prefix = replay_url.rstrip("/") + "/"
+    itself ({replay_url}/{ts}id_/{target}). Both are read by `webtext.uri.parse`, as the
+    live fetcher reads a Location (raises BadUrl for a target nobody may fetch)."""
+    try:
+        absolute = str(parse(location, archive_url))
+        prefix = str(parse(replay_url.rstrip("/") + "/"))
+    except BadUrl:
+        absolute, prefix = "", "\0"
     if absolute.startswith(prefix):
         stamp, _, original = absolute[len(prefix) :].partition("/")
         digits = stamp[:14].rstrip("abcdefghijklmnopqrstuvwxyz_")
         if digits.isdigit() and original:
             if "://" not in original and original.startswith(("http:/", "https:/")):
                 original = original.replace(":/", "://", 1)
-            return original, digits
-    return urljoin(capture_url, location), None
+            return str(parse(original)), digits
+    return str(parse(location, capture_url)), None
 
 
 def _same_url(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.netloc.lower(), pa.path or "/", pa.query) == (pb.netloc.lower(), pb.path or "/",
-                                                            pb.query)  # fmt: skip
+    try:
+        return parse(a) == parse(b)
+    except BadUrl:
+        return a == b
 
 
 def _warc_record(member: bytes, cap: int):
