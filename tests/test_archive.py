@@ -552,3 +552,28 @@ def test_archived_redirect_targets_are_read_by_the_one_url_parser():
         assert _unwrap(replay, here, "http://a.org/old", location)[0] == target, location
     with pytest.raises(BadUrl):
         _unwrap(replay, here, "http://a.org/old", "javascript:alert(1)")
+
+
+def test_cdx_rows_in_either_naming_and_unknown_types():
+    """NDJSON rows may name fields as the Wayback Machine does (original/mimetype/
+    statuscode); a capture whose type the archive did not record ("unk", Common Crawl's
+    sniffed `mime-detected` HTML) is a candidate, as a live page without Content-Type is
+    (its bytes are sniffed on replay); a known non-HTML type is not."""
+    from webtext.fetch.archive.capture import parse_cdx
+
+    text = "\n".join(json.dumps(row) for row in [
+        {"original": "http://x.org/a", "timestamp": "20170101000000", "statuscode": "200",
+         "mimetype": "text/html; charset=utf-8"},
+        {"url": "http://x.org/a", "timestamp": "20170102000000", "status": "200",
+         "mime": "unk", "mime-detected": "text/html"},
+        {"url": "http://x.org/a", "timestamp": "20170103000000", "status": "200",
+         "mime": "unk"},
+        {"url": "http://x.org/a", "timestamp": "20170104000000", "status": "200",
+         "mime": "unk", "mime-detected": "application/pdf"},
+        {"url": "http://x.org/a", "timestamp": "20170105000000", "status": "200",
+         "mime": "application/XHTML+xml"},
+    ])  # fmt: skip
+    caps, bad = parse_cdx(text)
+    assert bad == 0 and [c.url for c in caps] == ["http://x.org/a"] * 5
+    assert [c.unusable_reason() for c in caps] == [
+        None, None, None, "type application/pdf", None]  # fmt: skip

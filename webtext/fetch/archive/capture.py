@@ -19,6 +19,9 @@ from webtext.fetch.body import HTML_TYPES, media_type
 
 REDIRECTS = (301, 302, 303, 307, 308)
 _IA_FIELDS = {"original": "url", "mimetype": "mime", "statuscode": "status"}
+# no type recorded ("unk": Common Crawl, the Wayback Machine): a candidate whose replayed
+# bytes are sniffed, as a live page without Content-Type is
+UNKNOWN_TYPES = ("", "unk", "-", "unknown")
 _PLAIN_FIELDS = ["urlkey", "timestamp", "url", "mime", "status", "digest", "length"]
 
 
@@ -43,7 +46,7 @@ class Capture:
         if self.status != 200:
             return f"status {self.status if self.status is not None else '-'}"
         mtype = media_type(self.mime)
-        if mtype not in HTML_TYPES:
+        if mtype not in HTML_TYPES and mtype not in UNKNOWN_TYPES:
             return f"type {mtype or '-'}"
         return None
 
@@ -99,13 +102,17 @@ def parse_cdx(text: str) -> tuple[list[Capture], int]:
 
 
 def _capture(row: dict) -> Capture | None:
+    for theirs, ours in _IA_FIELDS.items():  # NDJSON rows in the Wayback Machine's naming
+        if ours not in row and theirs in row:
+            row[ours] = row[theirs]
     url, ts = row.get("url"), str(row.get("timestamp") or "")
     if not isinstance(url, str) or not ts.isdigit() or len(ts) < 4:
         return None
     status = str(row.get("status") or "")
     mime = str(row.get("mime") or "")
     detected = row.get("mime-detected")
-    if detected and media_type(mime) in HTML_TYPES and media_type(detected) not in HTML_TYPES:
+    if detected and (media_type(mime) in HTML_TYPES or media_type(mime) in UNKNOWN_TYPES) \
+            and media_type(str(detected)) not in UNKNOWN_TYPES:  # fmt: skip
         mime = str(detected)  # Common Crawl sniffed something else than the header said
     try:
         parse_timestamp(ts)
