@@ -577,3 +577,13 @@ def test_cdx_rows_in_either_naming_and_unknown_types():
     assert bad == 0 and [c.url for c in caps] == ["http://x.org/a"] * 5
     assert [c.unusable_reason() for c in caps] == [
         None, None, None, "type application/pdf", None]  # fmt: skip
+
+
+def test_short_cdx_timestamps_mean_their_earliest_second():
+    from webtext.fetch.archive.capture import format_timestamp, parse_timestamp
+
+    for short, full in [("2017", "20170101000000"), ("20171", "20171001000000"),
+                        ("201703", "20170301000000"), ("2017031", "20170310000000"),
+                        ("2017030", "20170301000000"), ("20170305", "20170305000000"),
+                        ("2017030512", "20170305120000"), ("20170305123", "20170305123000")]:  # fmt: skip
+        assert format_timestamp(parse_timestamp(short)) == full, short

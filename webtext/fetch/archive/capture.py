@@ -52,8 +52,13 @@ class Capture:
 
 
 def parse_timestamp(ts: str) -> int:
-    """A CDX timestamp (1 to 14 digits, missing parts are the earliest) as UTC seconds."""
-    digits = (ts + "0101000000"[max(0, len(ts) - 4) :])[:14] if len(ts) < 14 else ts[:14]
+    """A CDX timestamp (4 to 14 digits, missing digits the earliest they can be: "20171"
+    is October 2017) as UTC seconds."""
+    digits = ts[:14].ljust(14, "0")
+    if len(ts) < 14 and digits[4:6] == "00":
+        digits = digits[:4] + "01" + digits[6:]
+    if len(ts) < 14 and digits[6:8] == "00":
+        digits = digits[:6] + "01" + digits[8:]
     return calendar.timegm(time.strptime(digits, "%Y%m%d%H%M%S"))
 
 
