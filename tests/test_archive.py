@@ -63,6 +63,7 @@ def world(tmp_path_factory):
     u = {name: live.url(f"/{name}.html") for name in (
         "live", "wall", "gone", "multi", "tie", "window", "window2", "old", "moved",
         "nocapture", "cconly", "ccredirect", "cctarget", "syndicated", "noai",
+        "loop1", "loop2", "nowhere", "chain0", "chain1", "chain2", "chain3", "bslash",
     )}  # fmt: skip
     u["pdf"] = live.url("/report.pdf")
     u["host"] = f"http://127.0.0.2:{live.port}/host.html"  # nobody listens there
@@ -96,6 +97,15 @@ def world(tmp_path_factory):
             T0,
             body=html("no-ai", 16).replace(b"<head>", b'<head><meta name="robots" content="noai">'),
         ),
+        # archived redirects: a loop, a target never captured, a chain, a backslash path
+        Snap(u["loop1"], T0, "302 Found", body=b"", location="/loop2.html"),
+        Snap(u["loop2"], T0, "302 Found", body=b"", location=u["loop1"]),
+        Snap(u["nowhere"], T0, "301 Moved Permanently", body=b"", location="/nocapture.html"),
+        Snap(u["chain0"], T0, "302 Found", body=b"", location="/chain1.html"),
+        Snap(u["chain1"], T0, "302 Found", body=b"", location="/chain2.html#top"),
+        Snap(u["chain2"], T0, "302 Found", body=b"", location="chain3.html"),
+        Snap(u["chain3"], T0 + DAY, body=html("chain-end", 17)),
+        Snap(u["bslash"], T0, "302 Found", body=b"", location="\\chain3.html"),
     ]
     commoncrawl = [
         Snap(u["cconly"], T0 + DAY, body=html("cc-only", 14)),
@@ -587,3 +597,44 @@ def test_short_cdx_timestamps_mean_their_earliest_second():
                         ("2017030", "20170301000000"), ("20170305", "20170305000000"),
                         ("2017030512", "20170305120000"), ("20170305123", "20170305123000")]:  # fmt: skip
         assert format_timestamp(parse_timestamp(short)) == full, short
+
+
+def test_archived_redirect_chains_loops_and_limits(world, tmp_path):
+    """Archived redirects through a real pywb: followed hop by hop up to fetch.max_redirects
+    (relative, fragment and backslash Locations read as the live fetcher reads them); a
+    loop, a target nobody captured and a chain past the limit end as archive_miss with the
+    reason."""
+    from webtext.fetch import Fetcher
+    from webtext.fetch.archive import ArchiveFetcher
+
+    def fetch(name: str, max_redirects: int):
+        cfg = config(tmp_path, world, "archive", sources=[world.wayback()],
+                     fetch={"max_redirects": max_redirects})  # fmt: skip
+        with Fetcher(cfg.fetch) as fetcher:
+            return ArchiveFetcher(fetcher, cfg.archive, None).fetch(world.urls[name], T0)
+
+    end = fetch("chain0", 3)
+    assert end.status == "ok" and "chain-end" in end.html, end.error
+    assert end.final_url == world.urls["chain3"] and end.capture_time == T0 + DAY
+    slash = fetch("bslash", 1)
+    assert slash.status == "ok" and slash.final_url == world.urls["chain3"], slash.error
+    far = fetch("chain0", 2)
+    assert far.status == "archive_miss" and "more than 2 archived redirects" in far.error
+    loop = fetch("loop1", 5)
+    assert loop.status == "archive_miss" and "loop" in loop.error, loop.error
+    nowhere = fetch("nowhere", 5)
+    assert nowhere.status == "archive_miss" and "nocapture.html" in nowhere.error
+
+
+def test_commoncrawl_data_url_passes_the_guard(world, tmp_path):
+    """The index may be allowed and the WARC data host not: the range request is refused
+    before connecting (blocked_address), never read."""
+    from webtext.fetch import Fetcher
+    from webtext.fetch.archive import ArchiveFetcher
+
+    source = {**world.cc.source(), "data_url": f"http://127.0.0.3:{world.live.port}"}
+    cfg = config(tmp_path, world, "archive", sources=[source],
+                 fetch={"allow_networks": ["127.0.0.1/32"]})  # fmt: skip
+    with Fetcher(cfg.fetch) as fetcher:
+        result = ArchiveFetcher(fetcher, cfg.archive, None).fetch(world.urls["cconly"], T0)
+    assert result.status == "blocked_address" and "127.0.0.3" in result.error, result.error
