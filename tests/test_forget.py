@@ -3,6 +3,7 @@ only the shards that held a removed document change."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -243,3 +244,54 @@ def test_forget_that_halves_the_bucket_count_still_equals_a_fresh_tokenize(ray_l
     tokenize.run(cfg)
     assert {p: p.stat().st_mtime_ns for p in (run / "shards").rglob("*.arrow")} == mtimes
     assert os.path.exists(run / "forget.log")
+
+
+class _Crash(BaseException):
+    """Stands for kill -9: raised before the k-th file replace, caught by no handler."""
+
+
+_CRASH_AT = [0]  # 0: off; k > 0: the k-th os.replace/os.rename from now is not done
+
+
+def _crash_hook(event: str, args) -> None:
+    if _CRASH_AT[0] and event == "os.rename":
+        _CRASH_AT[0] -= 1
+        if _CRASH_AT[0] == 0:
+            raise _Crash(args[1])
+
+
+def test_forget_killed_at_any_write_finishes_on_the_next_run(finished, tmp_path):
+    """A forget stopped before any one of its atomic replaces (documents/ files, the
+    pending record, shards, index.json, markers) and run again ends exactly where an
+    uninterrupted forget ends: same documents, same index.json, verify passes, and every
+    removed id in forget.log. Stopped before the pending record, the next run still knew
+    which ids documents/ had lost, or their tokens stayed in the shards."""
+    import shutil
+    import sys
+
+    sys.addaudithook(_crash_hook)  # a hook cannot be removed: it is off unless armed
+    whole = tmp_path / "whole"
+    shutil.copytree(finished, whole)
+    listed_file, _, ids = _takedown(whole, tmp_path)
+    assert cli(["forget", str(whole), "--list", str(listed_file)]) == 0
+    want_index = (whole / "shards" / "index.json").read_bytes()
+    want_docs = sorted(d["id"] for d in _documents(whole))
+    k = 0
+    while True:
+        k += 1
+        run = tmp_path / f"k{k}"
+        shutil.copytree(finished, run)
+        _CRASH_AT[0] = k
+        with contextlib.suppress(_Crash):
+            cli(["forget", str(run), "--list", str(listed_file)])
+        crashed, _CRASH_AT[0] = _CRASH_AT[0] == 0, 0
+        if not crashed:
+            break  # k is past the last replace: every point was tried
+        assert cli(["forget", str(run), "--list", str(listed_file)]) == 0, k
+        assert sorted(d["id"] for d in _documents(run)) == want_docs, k
+        assert (run / "shards" / "index.json").read_bytes() == want_index, k
+        assert verify_run(run, sample=-1).ok, (k, verify_run(run, sample=-1).problems)
+        log = [json.loads(x) for x in (run / "forget.log").read_text().splitlines()]
+        assert {d["id"] for e in log for d in e["removed"]} == ids, k
+        shutil.rmtree(run)
+    assert k > 3

@@ -11,7 +11,10 @@ document, whose text came from elsewhere, stays.
 layout of webtext/tokenize/shards.py keeps every other shard's bytes and mtime),
 index.json, the stage markers, the ledger and stats.json, and appends what it removed,
 when and why to `forget.log` (ids and URLs, never text). A pending-removal file written
-before anything changes makes a killed forget resumable: the next run finishes it.
+before anything changes makes a killed forget resumable: the next run finishes it. New
+shards are written beside the old ones and moved in only once the plan is in that file, so
+the shards never disagree with index.json (tests/test_forget.py stops a forget before each
+of its file replaces in turn).
 """
 
 from __future__ import annotations
@@ -105,15 +108,24 @@ def _append_log(run_dir: Path, entry: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------- documents/
 def remove_documents(
-    documents_dir: str | Path, takedowns: list[Takedown], *, ids: set[str] | None = None
+    documents_dir: str | Path,
+    takedowns: list[Takedown],
+    *,
+    ids: set[str] | None = None,
+    merged: set[tuple[str, str]] | None = None,
+    write: bool = True,
 ) -> Removal:
-    """Rewrite each documents/part-N.parquet that holds a match (others are not touched)."""
+    """Rewrite each documents/part-N.parquet that holds a match (others are not touched).
+
+    `ids` and `merged` ((document id, url) pairs) are taken out as well as the matches;
+    `write=False` only says what would go (forget records it before changing anything)."""
     from webtext.reddit.canonical import BadUrl, canonicalize
 
     removal = Removal()
     takedowns = [t for t in takedowns if t]
     ids = ids or set()
-    if not takedowns and not ids:
+    merged = merged or set()
+    if not takedowns and not ids and not merged:
         return removal
     for path in sorted(Path(documents_dir).glob("part-*.parquet")):
         table = pq.read_table(path)
@@ -131,7 +143,7 @@ def remove_documents(
                 continue
             keep = []
             for u in lst:
-                if any(t.match_url(u) for t in takedowns):
+                if (doc_ids[n], u) in merged or any(t.match_url(u) for t in takedowns):
                     try:
                         key = canonicalize(u)
                     except BadUrl:
@@ -170,8 +182,9 @@ def remove_documents(
                 table.schema.field("cluster_size"),
                 pa.array(sizes, pa.int64()),
             )
-        table = table.filter(pc.invert(pa.array(out, pa.bool_())))
-        write_parquet_atomic(path, table)
+        if write:
+            table = table.filter(pc.invert(pa.array(out, pa.bool_())))
+            write_parquet_atomic(path, table)
     return removal
 
 
@@ -194,11 +207,17 @@ def _split_rows(shards_dir: Path, entries: list[dict[str, Any]]):
     return readers, ids, np.concatenate(lengths), np.concatenate(which), np.concatenate(rows)
 
 
+STAGED = ".forget-new"
+
+
 def reshard(shards_dir: str | Path, removed: set[str]) -> dict[str, Any]:
-    """Take `removed` ids out of the shards; only shards whose rows change are rewritten.
+    """Plan taking `removed` ids out of the shards; only shards whose rows change are rewritten.
 
     The new layout is computed exactly as tokenize computes it from the remaining documents
-    (`bucket_layout`), so index.json equals a fresh tokenize of the same documents.
+    (`bucket_layout`), so index.json equals a fresh tokenize of the same documents. The new
+    shards are written beside the old ones (`*.forget-new`) and nothing the index names
+    changes here: `apply_reshard` moves them in once the plan is recorded, so a forget
+    killed halfway never leaves shards that disagree with index.json.
     """
     from webtext.tokenize.encode import split_keys
     from webtext.tokenize.reader import read_index
@@ -214,6 +233,8 @@ def reshard(shards_dir: str | Path, removed: set[str]) -> dict[str, Any]:
     )
 
     shards_dir = Path(shards_dir)
+    for leftover in shards_dir.rglob(f"*{STAGED}"):  # from a forget killed before its plan
+        leftover.unlink()
     index = read_index(shards_dir)
     shard_tokens, val_fraction = index["shard_tokens"], index["val_fraction"]
     old_buckets = index.get("layout", {}).get("buckets", {})
@@ -221,6 +242,7 @@ def reshard(shards_dir: str | Path, removed: set[str]) -> dict[str, Any]:
     buckets: dict[str, int] = {}
     rewritten: list[str] = []
     deleted: list[str] = []
+    moves: list[list[str]] = []
     for split in SPLITS:
         mine = [e for e in index["shards"] if e["split"] == split]
         readers, ids, lengths, shard_of, row_of = _split_rows(shards_dir, mine)
@@ -254,27 +276,37 @@ def reshard(shards_dir: str | Path, removed: set[str]) -> dict[str, Any]:
                 reader = readers[shard_of[k]]
                 pieces.append(reader.document(int(row_of[k])))
             doc_lengths = lengths[order]
+            staged = relpath + STAGED
             write_shard(
-                shards_dir / relpath,
+                shards_dir / staged,
                 fresh_shard_table([ids[k] for k in order], doc_lengths, np.concatenate(pieces)),
             )
             rewritten.append(relpath)
+            moves.append([staged, relpath])
             entries.append(
                 shard_entry(split, bucket, len(order), int(doc_lengths.sum()),
-                            file_sha256(shards_dir / relpath), ids[order[0]], ids[order[-1]])
+                            file_sha256(shards_dir / staged), ids[order[0]], ids[order[-1]])
             )  # fmt: skip
         for reader in readers:
             reader.close()
         for entry in mine:
             if entry["file"] not in new_files:
-                (shards_dir / entry["file"]).unlink(missing_ok=True)
                 deleted.append(entry["file"])
-    write_json_atomic(
-        shards_dir / "index.json",
-        build_index(entries, shard_tokens=shard_tokens, val_fraction=val_fraction,
-                    buckets=buckets),
-    )  # fmt: skip
-    return {"rewritten": rewritten, "deleted": deleted, "entries": entries}
+    index = build_index(entries, shard_tokens=shard_tokens, val_fraction=val_fraction,
+                        buckets=buckets)  # fmt: skip
+    return {"rewritten": rewritten, "deleted": deleted, "moves": moves, "index": index}
+
+
+def apply_reshard(shards_dir: str | Path, plan: dict[str, Any]) -> None:
+    """Move a recorded plan's shards in, delete the emptied ones, write index.json.
+    Idempotent: a forget killed during it does it again on the next run."""
+    shards_dir = Path(shards_dir)
+    for staged, relpath in plan["moves"]:
+        if (shards_dir / staged).exists():
+            os.replace(shards_dir / staged, shards_dir / relpath)
+    for relpath in plan["deleted"]:
+        (shards_dir / relpath).unlink(missing_ok=True)
+    write_json_atomic(shards_dir / "index.json", plan["index"])
 
 
 # ------------------------------------------------------------------------------ the run
@@ -340,18 +372,34 @@ def forget_run(run_dir: str | Path, takedown: Takedown, *, why: str) -> dict[str
         read_index(paths.shards)  # an index we cannot rewrite fails here, before any change
     pending_path = paths.state / PENDING
     pending = read_json(pending_path) or {}
-    earlier = set(pending.get("ids", []))
-    removal = remove_documents(paths.documents, [takedown], ids=earlier)
-    ids = earlier | removal.ids
-    documents = pending.get("removed", []) + removal.documents
-    merged = pending.get("merged_urls", []) + removal.merged_urls
-    write_json_atomic(
-        pending_path,
-        {"ids": sorted(ids), "removed": documents, "merged_urls": merged, "why": why},
-    )
     result: dict[str, Any] = {"rewritten": [], "deleted": []}
+    if pending.get("reshard"):  # a forget killed while moving its shards in
+        apply_reshard(paths.shards, pending["reshard"])
+        result = pending["reshard"]
+    earlier = set(pending.get("ids", []))
+    # what goes is recorded before anything changes: a forget killed after rewriting a
+    # documents/ file but before the record would lose those ids, and their tokens would
+    # stay in the shards
+    planned = remove_documents(paths.documents, [takedown], ids=earlier, write=False)
+    documents = {d["id"]: d for d in pending.get("removed", []) + planned.documents}
+    merged = {
+        (m["document_id"], m["url"]): m
+        for m in pending.get("merged_urls", []) + planned.merged_urls
+    }
+    ids = set(documents)
+    record = {"ids": sorted(ids), "removed": list(documents.values()),
+              "merged_urls": list(merged.values()), "why": why}  # fmt: skip
+    write_json_atomic(pending_path, record)
+    remove_documents(paths.documents, [takedown], ids=ids, merged=set(merged))
+    documents, merged = record["removed"], record["merged_urls"]
     if paths.shards_index.is_file() and ids:
-        result = reshard(paths.shards, ids)
+        plan = reshard(paths.shards, ids)
+        if plan["moves"] or plan["deleted"]:
+            write_json_atomic(pending_path, {**record, "reshard": plan})
+            apply_reshard(paths.shards, plan)
+            result = plan
+        else:
+            write_json_atomic(paths.shards_index, plan["index"])
         _update_tokenize_marker(run_dir, read_json(paths.shards_index))
     entry = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
