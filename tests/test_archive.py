@@ -638,3 +638,47 @@ def test_commoncrawl_data_url_passes_the_guard(world, tmp_path):
     with Fetcher(cfg.fetch) as fetcher:
         result = ArchiveFetcher(fetcher, cfg.archive, None).fetch(world.urls["cconly"], T0)
     assert result.status == "blocked_address" and "127.0.0.3" in result.error, result.error
+
+
+def test_429_at_the_data_server_and_an_index_that_keeps_refusing(world, tmp_path):
+    """Retry-After holds for the WARC range requests as for the index; an index still
+    answering 429 when the retries run out is a failure (http_error), not archive_miss,
+    and its answer is not cached: the next run asks again."""
+    from tests.archive_servers import range_route
+
+    pywb = world.pywb
+    refusals = ["1"]
+    cc = CommonCrawlLike(CC_INDEX, read_cdxj(pywb.index_of("cc")), pywb.archive_of("cc"))
+    serve = range_route(pywb.archive_of("cc"))
+
+    def throttled(h) -> None:
+        if refusals:
+            h.send_response(429)
+            h.send_header("Retry-After", str(refusals.pop()))
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        serve(h)
+
+    cc.data.default = throttled
+    try:
+        fetcher, archive = _archive_fetcher(world, tmp_path, cc.source(), tmp_path / "wd")
+        archive.fcfg = fetcher.cfg.model_copy(update={"max_retries": 2})
+        result = archive.fetch(world.urls["cconly"], T0)
+        fetcher.close()
+        data_times = sorted(t for _, t, _ in cc.data.log)
+        assert result.status == "ok" and "cc-only" in (result.html or ""), result.error
+        assert len(data_times) == 2 and data_times[1] - data_times[0] >= 1.0
+    finally:
+        cc.stop()
+    always = CommonCrawlLike(CC_INDEX, read_cdxj(pywb.index_of("cc")), pywb.archive_of("cc"),
+                             throttle=lambda: 0.1)  # fmt: skip
+    try:
+        for _run in range(2):
+            fetcher, archive = _archive_fetcher(world, tmp_path, always.source(), tmp_path / "wk")
+            result = archive.fetch(world.urls["cconly"], T0)
+            fetcher.close()
+            assert result.status == "http_error" and "429" in result.error, result.error
+        assert len(always.index.log) == 2 and not always.data.log
+    finally:
+        always.stop()
