@@ -205,3 +205,26 @@ def test_sample_on_a_folder_without_a_model_is_a_clear_error(tmp_path, capsys):
     assert cli_main(["sample", str(tmp_path), "--max-new-tokens", "1"]) == 1
     err = capsys.readouterr().err
     assert "no checkpoint" in err and "Traceback" not in err
+
+
+def test_sample_on_a_damaged_hf_folder_is_a_clear_error(tmp_path, capsys):
+    """A cut-short model.safetensors or weights of another shape: one error line naming the
+    folder, no traceback."""
+    from webtext.train.hf import export_hf
+
+    model = random_model(3)
+    ckpt = save_checkpoint(
+        tmp_path / "train", 1, {"model": model.state_dict(), "model_config": model.config.to_dict()}
+    )
+    out = export_hf(ckpt, tmp_path / "hf")
+    weights = (out / "model.safetensors").read_bytes()
+    (out / "model.safetensors").write_bytes(weights[:100])
+    assert cli_main(["sample", str(out), "--max-new-tokens", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "model.safetensors" in err and "Traceback" not in err
+    (out / "model.safetensors").write_bytes(weights)
+    cfg = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**cfg, "n_embd": cfg["n_embd"] * 2}))
+    assert cli_main(["sample", str(out), "--max-new-tokens", "1"]) == 1
+    err = capsys.readouterr().err
+    assert str(out) in err and "Traceback" not in err

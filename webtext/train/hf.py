@@ -138,7 +138,11 @@ def load_hf_model(folder: str | Path, device: str | torch.device = "cpu") -> GPT
     model = GPT(config)
     state = model.state_dict()
     loaded = {}
-    for name, tensor in load_file(str(folder / "model.safetensors")).items():
+    try:
+        tensors = load_file(str(folder / "model.safetensors"))
+    except Exception as exc:  # SafetensorError: cut short, not safetensors at all
+        raise ValueError(f"{folder / 'model.safetensors'}: not readable: {exc}") from exc
+    for name, tensor in tensors.items():
         if name.endswith((".attn.bias", ".attn.masked_bias")):
             continue  # causal-mask buffers of older transformers versions
         if not name.startswith(("transformer.", "lm_head.")):
@@ -146,12 +150,22 @@ def load_hf_model(folder: str | Path, device: str | torch.device = "cpu") -> GPT
         if name.endswith(_CONV1D):
             tensor = tensor.t()
         if name == "transformer.wte.weight":
+            if tensor.shape[0] > state[name].shape[0] or tensor.shape[1:] != state[name].shape[1:]:
+                raise ValueError(
+                    f"{folder}: {name} has shape {tuple(tensor.shape)}, config.json says "
+                    f"{tuple(state[name].shape)}"
+                )
             padded = torch.zeros_like(state[name])
             padded[: tensor.shape[0]] = tensor
             tensor = padded
         if name == "lm_head.weight":
             continue  # tied to wte
-        loaded[name] = tensor.to(state[name].dtype)
+        if name in state and tensor.shape != state[name].shape:
+            raise ValueError(
+                f"{folder}: {name} has shape {tuple(tensor.shape)}, config.json says "
+                f"{tuple(state[name].shape)}"
+            )
+        loaded[name] = tensor.to(state[name].dtype) if name in state else tensor
     unexpected = set(loaded) - set(state)
     if unexpected:
         raise ValueError(f"{folder}: not a GPT-2 state dict: {sorted(unexpected)[:5]}")
