@@ -171,3 +171,21 @@ def test_crawl_stage_pages_ledger_and_report_show_optouts(site, tmp_path):
     }
     report = build_report(tmp_path, stats).read_text()
     assert "Opt-outs" in report and "optout:tdmrep" in report
+
+
+def test_tdmrep_locations_match_whether_percent_encoded_or_not():
+    """A location is written like a URL path (`/caf%C3%A9/`) or as text (`/café/`); both
+    name the same pages as the URL's path, encoded or not."""
+    rules = TdmRules.parse(
+        '[{"location": "/caf%C3%A9/*", "tdm-reservation": 1},'
+        ' {"location": "/stra\u00dfe/", "tdm-reservation": 1},'
+        ' {"location": "/", "tdm-reservation": 0}]'
+    )
+    for url in [
+        "http://h/caf%C3%A9/x",
+        "http://h/café/x",
+        "http://h/stra%C3%9Fe/",
+        "http://h/straße/",
+    ]:
+        assert rules.reserved(url), url
+    assert not rules.reserved("http://h/cafe/x")

@@ -153,6 +153,9 @@ class _Location:
     crawl thread, from a host's own tdmrep.json)."""
 
     def __init__(self, location: str):
+        # compared with the URL's decoded path: a location written percent-encoded, as URL
+        # paths are (`/caf%C3%A9/`), matched no page of a non-ASCII path
+        location = unquote(location)
         location = location if location.startswith("/") else "/" + location
         self.anchored = location.endswith("$")
         self.parts = (location[:-1] if self.anchored else location).split("*")
