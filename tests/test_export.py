@@ -116,6 +116,21 @@ def test_split_without_a_whole_block_has_no_file_and_still_loads(run_dir, tmp_pa
     assert set(ds) == {"train"} and ds["train"].num_rows == manifest["splits"]["train"]["blocks"]
 
 
+def test_seq_len_longer_than_every_split_is_an_error(run_dir, tmp_path, capsys):
+    """Not a silent success with an export of no blocks at all (an old folder stays)."""
+    tokens = len(split_stream(run_dir, "train")) + len(split_stream(run_dir, "val"))
+    out = tmp_path / "packed"
+    out.mkdir()
+    (out / "old.arrow").write_bytes(b"old")
+    assert export(run_dir, "packed", out, "--seq-len", str(tokens + 1), "--overwrite") == 1
+    err = capsys.readouterr().err
+    assert "--seq-len" in err and "no block" in err
+    assert [p.name for p in out.iterdir()] == ["old.arrow"]
+    assert export(run_dir, "packed", tmp_path / "p1", "--seq-len", "1") == 0  # every token
+    manifest = json.loads((tmp_path / "p1" / "webtext-packed.json").read_text())
+    assert sum(s["blocks"] for s in manifest["splits"].values()) == tokens
+
+
 def test_hf_trainer_runs_two_steps_on_packed_output(run_dir, tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")

@@ -61,6 +61,12 @@ def export_into(args: argparse.Namespace, out) -> dict:
         from webtext.tokenize.packed import export_packed
 
         manifest = export_packed(paths.shards, out, seq_len=args.seq_len)
+        for split, info in manifest["splits"].items():
+            if not info["blocks"]:
+                log.warning(
+                    "export: %s has %d tokens, fewer than --seq-len %d: no %s file",
+                    split, info["tokens_dropped"], args.seq_len, split,
+                )  # fmt: skip
         return {
             f["file"]: f["blocks"] * args.seq_len
             for split in manifest["splits"].values()

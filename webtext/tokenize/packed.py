@@ -82,8 +82,13 @@ def export_packed(
         blocks_per_file = max(1, 100_000_000 // seq_len)  # ~200 MB of uint16 per file
     out_dir = Path(out_dir)
     manifest: dict[str, Any] = {"format": "webtext-packed", "seq_len": seq_len, "splits": {}}
-    for split in SPLITS:
-        stream = TokenStream(shards_dir, split)
+    streams = {split: TokenStream(shards_dir, split) for split in SPLITS}
+    if not any(stream.num_blocks(seq_len) for stream in streams.values()):
+        sizes = ", ".join(
+            f"{split}: {stream.num_tokens} tokens" for split, stream in streams.items()
+        )
+        raise ValueError(f"--seq-len {seq_len} is longer than every split ({sizes}): no block")
+    for split, stream in streams.items():
         blocks = stream.num_blocks(seq_len)
         # a split without one whole block gets no file: an empty one would be a split that
         # `datasets` refuses to load ("corresponds to no data")
