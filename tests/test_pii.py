@@ -148,6 +148,11 @@ NEGATIVES = [
     "Spent 1,500,000 on ads in Q3 2021.",
     "Formula C6H12O6 is glucose.",
     "Rated 4.5/5 by 1,024 users.",
+    "In C++, Face::Add and Bad::Cafe are names; so is ac::dc.",
+    "The classic example dead:beef:: has no digit at all.",
+    "Views went up +15 000 000 this year.",
+    "Growth of +12 345 678 units (French grouping).",
+    "A gain of +20 000 000 euros.",
 ]
 
 

@@ -68,9 +68,16 @@ def _digits(text: str) -> int:
     return sum(c.isdigit() for c in text)
 
 
+_THOUSANDS = re.compile(r"\+\d{1,3}(?:[ .\u00a0]\d{3})+")
+
+
 def _phone_ok(kind: str, text: str) -> bool:
     n = _digits(text)
     if kind == "intl":
+        if text.startswith("+1") and n != 11:
+            return False  # +1 (North America) is always followed by ten digits
+        if _THOUSANDS.fullmatch(text) and "000" in re.split(r"[ .\u00a0]", text)[1:]:
+            return False  # `+20 000 000`: a signed number in thousands groups
         return 8 <= n <= 15
     if kind == "nanp":
         return n in (10, 11)
@@ -87,7 +94,9 @@ def _kind(match: re.Match[str]) -> str | None:
     if kind == "ipv4":
         return "ipv4"
     if kind == "ipv6":
-        if not any(c in "0123456789abcdefABCDEF" for c in text) or text.count(":") < 2:
+        # a decimal digit: `Face::Add`, `ac::dc`, `dead:beef::` are valid IPv6 but in
+        # text they are code (C++/Rust/Perl names); an address in use has digits
+        if not any(c.isdigit() for c in text) or text.count(":") < 2:
             return None
         try:
             ipaddress.IPv6Address(text)
