@@ -228,3 +228,16 @@ def test_sample_on_a_damaged_hf_folder_is_a_clear_error(tmp_path, capsys):
     assert cli_main(["sample", str(out), "--max-new-tokens", "1"]) == 1
     err = capsys.readouterr().err
     assert str(out) in err and "Traceback" not in err
+
+
+def test_sample_on_an_unusable_device_is_a_clear_error(tmp_path, capsys):
+    model = random_model(4)
+    ckpt = save_checkpoint(
+        tmp_path / "train", 1, {"model": model.state_dict(), "model_config": model.config.to_dict()}
+    )
+    bad = ["bogus"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in bad:
+        argv = ["sample", str(ckpt), "--max-new-tokens", "1", "--device", device]
+        assert cli_main(argv) == 1
+        err = capsys.readouterr().err
+        assert "--device" in err and "Traceback" not in err

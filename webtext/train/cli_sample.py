@@ -38,6 +38,14 @@ def main(args: argparse.Namespace) -> int:
 
     if args.max_new_tokens < 0:
         raise SystemExit("error: --max-new-tokens must be >= 0")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        print(f"error: --device {args.device}: {exc}", file=sys.stderr)
+        return 1
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(f"error: --device {args.device}: this torch sees no CUDA device", file=sys.stderr)
+        return 1
     enc = get_encoding()
     try:
         if is_hf_folder(args.checkpoint):
