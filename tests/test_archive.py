@@ -28,6 +28,8 @@ from webtext.schemas import LINKS_SCHEMA, PAGES_SCHEMA
 T0 = 1_483_228_800  # 2017-01-01 00:00 UTC: when most test links were submitted
 DAY = 86_400
 CC_INDEX = "CC-MAIN-2017-04"
+MOVED, MOVED_TO = "http://moved.example/a.html", "https://www.moved.example/a.html"
+FAR = "http://far.example/a.html"
 
 
 def html(marker: str, seed: int) -> bytes:
@@ -106,6 +108,11 @@ def world(tmp_path_factory):
         Snap(u["chain2"], T0, "302 Found", body=b"", location="chain3.html"),
         Snap(u["chain3"], T0 + DAY, body=html("chain-end", 17)),
         Snap(u["bslash"], T0, "302 Found", body=b"", location="\\chain3.html"),
+        # a site that moved to https and to www: the index answers every variant of the URL
+        Snap(MOVED, T0, "301 Moved Permanently", body=b"", location=MOVED_TO),
+        Snap(MOVED_TO, T0 + 3 * DAY, body=html("moved-https", 18)),
+        Snap(FAR, T0, "301 Moved Permanently", body=b"", location=FAR.replace("http:", "https:")),
+        Snap(FAR.replace("http:", "https:"), T0 + 400 * DAY, body=html("far-https", 19)),
     ]
     commoncrawl = [
         Snap(u["cconly"], T0 + DAY, body=html("cc-only", 14)),
@@ -682,3 +689,23 @@ def test_429_at_the_data_server_and_an_index_that_keeps_refusing(world, tmp_path
         assert len(always.index.log) == 2 and not always.data.log
     finally:
         always.stop()
+
+
+def test_archived_redirect_to_another_form_of_the_same_url(world, tmp_path):
+    """http -> https://www. : the CDX index matches every form (SURT), so the lookup of the
+    target answers the redirect capture too; that is not a loop, the target's own capture
+    is used. Asked for the target form directly, the redirect back to it is passed over."""
+    from webtext.fetch import Fetcher
+    from webtext.fetch.archive import ArchiveFetcher
+
+    cfg = config(tmp_path, world, "archive", sources=[world.wayback()])
+    with Fetcher(cfg.fetch) as fetcher:
+        archive = ArchiveFetcher(fetcher, cfg.archive, None)
+        for start in (MOVED, MOVED_TO):
+            got = archive.fetch(start, T0)
+            assert got.status == "ok" and "moved-https" in (got.html or ""), (start, got.error)
+            assert got.final_url == MOVED_TO and "20170104000000" in got.archive_url
+            assert got.capture_time == T0 + 3 * DAY
+        # the archive serves the only capture of the target, 400 days away: not used
+        far = archive.fetch(FAR, T0)
+        assert far.status == "archive_miss" and "outside the window" in far.error, far.error

@@ -11,11 +11,15 @@ same time) up to `fetch.max_redirects`.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import random
+import re
 import threading
 import time
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -144,6 +148,11 @@ class ArchiveFetcher:
                         raise  # the archive itself failed: not this capture's fault
                     got = ("unusable", f"{exc.status}: {exc.error}")
                 if isinstance(got, FetchResult):
+                    served = got.capture_time
+                    if served is not None and abs(served - target) > self.max_distance_s:
+                        notes.append(f"{capture.timestamp}: the archive served a capture of "
+                                     f"{format_timestamp(served)}, outside the window")  # fmt: skip
+                        continue
                     return got
                 kind, detail = got
                 if kind == "redirect":
@@ -242,6 +251,10 @@ class ArchiveFetcher:
                 return ("redirect", target)
             if answer.status != 200:
                 return ("unusable", f"replay answered HTTP {answer.status}")
+            # an archive may answer with another capture than the one asked for (pywb passes
+            # over a redirect to another form of the same URL, http -> https://www.): its
+            # Memento headers name what was served, and provenance records that
+            capture, archive_url = _served(answer.headers, capture, archive_url)
             return self._page(source, capture, archive_url, list(answer.headers.items()),
                               answer.body, answer.raw_bytes, exchanges)  # fmt: skip
         return ("unusable", "replay kept redirecting to other timestamps")
@@ -341,6 +354,33 @@ def _unwrap(replay_url: str, archive_url: str, capture_url: str,
                 original = original.replace(":/", "://", 1)
             return str(parse(original)), digits
     return str(parse(location, capture_url)), None
+
+
+def _served(headers, capture: Capture, archive_url: str) -> tuple[Capture, str]:
+    """The capture a replay really is, by its Memento-Datetime, Link rel="original" and
+    Content-Location (RFC 7089; pywb and the Wayback Machine send them); else as asked."""
+    stamp = headers.get("Memento-Datetime")
+    if not stamp:
+        return capture, archive_url
+    try:
+        when = int(parsedate_to_datetime(stamp).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return capture, archive_url
+    if when == capture.time:
+        return capture, archive_url
+    url = capture.url
+    match = _LINK_ORIGINAL.search(headers.get("Link") or "")
+    if match:
+        with contextlib.suppress(BadUrl):
+            url = str(parse(match.group(1)))
+    where = headers.get("Content-Location")
+    if where:
+        with contextlib.suppress(BadUrl):
+            archive_url = str(parse(where, archive_url))
+    return dataclasses.replace(capture, url=url, timestamp=format_timestamp(when)), archive_url
+
+
+_LINK_ORIGINAL = re.compile(r'<([^>]+)>\s*;\s*rel="?original"?')
 
 
 def _same_url(a: str, b: str) -> bool:
