@@ -241,8 +241,10 @@ def crawl_group(items: list[tuple], cfg: Config) -> dict[str, Any]:
     if urls:
         from webtext.extract import Extractor
         from webtext.fetch import Crawler, Fetcher
+        from webtext.takedown import load_lists
 
-        with Fetcher(cfg.fetch) as fetcher, Extractor(cfg.extract) as extractor:
+        takedown = load_lists(cfg.optout.lists)  # a redirect into a list is not followed
+        with Fetcher(cfg.fetch, takedown) as fetcher, Extractor(cfg.extract) as extractor:
             archive = _archive_fetcher(fetcher, cfg, paths)
             recovery = _Recovery(archive, extractor, cfg) if archive is not None else None
             try:

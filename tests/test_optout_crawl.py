@@ -189,3 +189,25 @@ def test_tdmrep_locations_match_whether_percent_encoded_or_not():
     ]:
         assert rules.reserved(url), url
     assert not rules.reserved("http://h/cafe/x")
+
+
+def test_a_redirect_into_a_takedown_list_is_never_followed(site):
+    """Harvest keeps listed URLs out, but a link that redirects to one (a shortener, an
+    old address) is only seen at crawl time: the listed target is never requested, and
+    the page gets `optout:list` (dedup could not catch it: the document carries the
+    link's URL, not the redirect target's)."""
+    from tests.web_server import redirect
+    from webtext.takedown import Takedown
+
+    site.route("/short", redirect("/listed/story"))
+    site.route("/listed/story", page(HTML))
+    site.route("/free", page(HTML))
+    takedown = Takedown()
+    takedown.add(site.url("/listed/*"))
+    c = cfg()
+    with Fetcher(c, takedown=takedown) as fetcher:
+        results = dict(Crawler(fetcher, c).run([site.url("/short"), site.url("/free")]))
+    assert results[0].status == "optout:list" and results[0].html is None
+    assert "takedown" in results[0].error
+    assert results[1].status == "ok"
+    assert site.hits("/short") == 1 and site.hits("/listed/story") == 0

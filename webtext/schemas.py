@@ -45,6 +45,7 @@ FETCH_STATUSES = (
     "optout:robots_ai",  # robots.txt disallows the URL for an AI-training crawler token
     "optout:tdmrep",  # TDMRep reservation: header, meta tag or /.well-known/tdmrep.json
     "optout:noai",  # noai in X-Robots-Tag or <meta name="robots">
+    "optout:list",  # a redirect led to a URL on a takedown list (optout.lists)
     "archive_miss",  # fetch.mode archive / live_then_archive: no usable capture in any archive
 )
 

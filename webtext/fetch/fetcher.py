@@ -36,6 +36,7 @@ from webtext.fetch.charset import DecodeTimeout, decode_html
 from webtext.fetch.guard import AddressGuard, BlockedAddress
 from webtext.fetch.http import Deadline, Watchdog, current_deadline, guarded_session
 from webtext.fetch.optout import (
+    OPTOUT_LIST,
     OPTOUT_ROBOTS_AI,
     OPTOUT_TDMREP,
     SignalReader,
@@ -113,8 +114,11 @@ _TIMEOUT_ERRORS = (
 class Fetcher:
     """Thread-safe: one per crawl task, shared by its worker threads."""
 
-    def __init__(self, cfg: FetchConfig):
+    def __init__(self, cfg: FetchConfig, takedown=None):
         self.cfg = cfg
+        # `optout.lists` (webtext.takedown.Takedown): harvest keeps listed URLs out, but a
+        # link can redirect into a list, and only a hop shows that
+        self.takedown = takedown if takedown else None
         self.guard = AddressGuard(cfg.allow_networks, cfg.resolve)
         self.session = guarded_session(self.guard, cfg.concurrency)
         self.watchdog = Watchdog()
@@ -178,7 +182,9 @@ class Fetcher:
         raise _Stop("too_many_redirects", f"more than {self.cfg.max_redirects} redirects")
 
     def _vet(self, uri: Uri, result: FetchResult) -> None:
-        """Address guard and robots.txt for one hop, before any connection."""
+        """Takedown lists, address guard and robots.txt for one hop, before any connection."""
+        if self.takedown is not None and self.takedown.match_url(str(uri)):
+            raise _Stop(OPTOUT_LIST, f"a takedown list (optout.lists) names {uri}")
         try:
             self.guard.resolve(uri.host, uri.effective_port)
         except BlockedAddress as exc:
