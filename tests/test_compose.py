@@ -80,7 +80,8 @@ def test_dockerignore_keeps_secrets_environments_and_data_out_of_the_context(tmp
         "pyproject.toml": "", "README.md": "", "webtext/__init__.py": "",
         "webtext/train/hf.py": "", "pipelines/run.py": "", "dedup/stage.py": "",
         "configs/mini-crawl.yaml": "", ".env": "RAY_AUTH_TOKEN=secret", ".env.local": "x",
-        ".venv/bin/python": "", "data/mini-crawl/warc/a.warc.gz": "",
+        ".venv/bin/python": "", ".venv-train/bin/python": "", ".venv-pywb/bin/python": "",
+        "data/mini-crawl/warc/a.warc.gz": "",
         "runs/demo/report.html": "", ".git/config": "", "tests/test_x.py": "",
         "webtext/__pycache__/a.cpython-311.pyc": "", "bench/results/x.json": "",
     }  # fmt: skip
@@ -102,6 +103,8 @@ def test_dockerignore_keeps_secrets_environments_and_data_out_of_the_context(tmp
         ".env",
         ".env.local",
         ".venv/bin/python",
+        ".venv-train/bin/python",  # .ci/run's train-only venv (torch: ~1 GB)
+        ".venv-pywb/bin/python",
         "data/mini-crawl/warc/a.warc.gz",
         "runs/demo/report.html",
         ".git/config",
