@@ -211,3 +211,17 @@ def test_a_redirect_into_a_takedown_list_is_never_followed(site):
     assert "takedown" in results[0].error
     assert results[1].status == "ok"
     assert site.hits("/short") == 1 and site.hits("/listed/story") == 0
+
+
+def test_a_versioned_user_agent_line_names_its_product_token(site):
+    """`User-agent: GPTBot/1.1` is a group for GPTBot: the line's product token is its
+    leading letters, `_` and `-`, as Google's reference parser reads it."""
+    site.route(
+        "/robots.txt",
+        page("User-agent: GPTBot/1.1\nDisallow: /news/\n\nUser-agent: *\nAllow: /\n", "text/plain"),
+    )
+    site.route("/news/a", page(HTML))
+    site.route("/blog/a", page(HTML))
+    res = crawl(site, ["/news/a", "/blog/a"])
+    assert [r.status for r in res] == ["optout:robots_ai", "ok"]
+    assert site.hits("/news/a") == 0

@@ -40,6 +40,14 @@ TDMREP_PATH = "/.well-known/tdmrep.json"
 TDMREP_MAX_RULES = 10_000
 
 _UA_LINE = re.compile(r"(?im)^[ \t]*user-agent[ \t]*:[ \t]*([^\s#]+)")
+_UA_VALUE = re.compile(r"(?im)^([ \t]*user-agent[ \t]*:[ \t]*)([^\s#/]+)/[^\s#]*")
+
+
+def product_tokens(robots_text: str) -> str:
+    """`User-agent: GPTBot/1.1` -> `User-agent: GPTBot`: a line's product token is what
+    precedes its `/version` (RFC 9309 names groups by product token; protego compared the
+    whole value, so a versioned line named no crawler). `AI2Bot` keeps its digit."""
+    return _UA_VALUE.sub(r"\1\2", robots_text)
 
 
 # ----------------------------------------------------------------------- robots.txt

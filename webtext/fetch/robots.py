@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from protego import Protego
 
-from webtext.fetch.optout import named_agents
+from webtext.fetch.optout import named_agents, product_tokens
 from webtext.uri import BadUrl, origin
 
 ROBOTS_MAX_BYTES = 500 * 1024
@@ -81,8 +81,9 @@ def policy_from_response(
             failure_status=failure_status,
         )
     if 200 <= http_status < 300:
+        body = product_tokens(body or "")
         try:
-            parser = Protego.parse(body or "")
+            parser = Protego.parse(body)
         except Exception as exc:  # protego is lenient; guard anyway, a bad file allows all
             return RobotsPolicy(allow_all=True, reason=f"robots.txt unparsable: {exc}")
         delay = parser.crawl_delay(agent)
