@@ -2,11 +2,11 @@
 
 Serves the real article pages of ../shared/data/aeb-dev/html (decompressed in memory)
 repeated under many URLs on several loopback hosts (127.0.0.1-8, where bindable), crawls
-them with `webtext crawl` (extract.extractor=trafilatura, 2 Ray CPUs) and extracts the
-same HTML with bare `trafilatura.extract` in this process. Prints pages/s of both and the
-ratio (target >= 0.8 on 2 cores); writes bench/results/crawl.json.
+them with `webtext crawl` (the default extractor unless --extractor, 2 Ray CPUs) and
+extracts the same HTML with bare `trafilatura.extract` in this process. Prints pages/s of
+both and the ratio (target >= 0.8 on 2 cores); writes bench/results/crawl.json.
 
-    .venv/bin/python bench/bench_crawl.py [--repeats 2] [--hosts 8] [--shards 2]
+    .venv/bin/python bench/bench_crawl.py [--repeats 2] [--hosts 8] [--shards 2] [--extractor X]
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=8)
     parser.add_argument("--shards", type=int, default=2, help="links files (Ray tasks)")
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--extractor", default=None, help="extract.extractor (default: default)")
     args = parser.parse_args()
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} is absent")
@@ -120,7 +121,7 @@ def main() -> int:
                     "per_host_delay": 0.0,
                     "concurrency": 16,
                 },
-                "extract": {"extractor": "trafilatura"},
+                "extract": {"extractor": args.extractor} if args.extractor else {},
             }
         )
         ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
@@ -142,6 +143,8 @@ def main() -> int:
     for srv in servers:
         srv.stop()
     result = {
+        "extractor": cfg.extract.extractor,
+        "load_average_at_end": os.getloadavg(),
         "pages": n,
         "hosts": len(servers),
         "shards": args.shards,

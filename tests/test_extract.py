@@ -18,7 +18,7 @@ import pytest
 
 from webtext.config import ExtractConfig
 from webtext.extract import Extractor, ExtractResult
-from webtext.extract.ensemble import vote
+from webtext.extract.ensemble import readability_vote, vote
 
 BODY = [
     "The committee met on Tuesday to discuss the long-delayed proposal for a new bridge "
@@ -366,6 +366,42 @@ def test_vote_consults_expensive_voters_only_when_needed():
     assert calls == [full, full]
     # a large unconfirmed part does
     assert vote(full + "\n" + BODY[0][::-1], [voter(full), voter(BODY[0][::-1])]).count("\n") == 3
+
+
+def test_combined_vote_asks_trafilatura_only_when_needed():
+    calls = []
+
+    def lazy(name, text):
+        return lambda: calls.append(name) or text
+
+    article = "\n".join(BODY)
+    byline = "Share this story on social media now"
+    params = {"support": 0.7, "settled": 0.05, "gate": 0.25}
+    # Resiliparse confirms the article, not readability's byline: trafilatura not asked
+    # (the byline is 7 of 90 words: over `settled`, so recall is asked to confirm it)
+    out = readability_vote(
+        article, article, lazy("recall", article), lazy("precision", ""), **params
+    )
+    assert out == article and calls == []
+    out = readability_vote(
+        byline + "\n" + article,
+        article,
+        lazy("recall", article),
+        lazy("precision", ""),
+        **{**params, "settled": 0.0},
+    )
+    assert out == article and calls == ["recall"]
+    # readability missed a paragraph that Resiliparse, recall and precision all return
+    calls.clear()
+    out = readability_vote(
+        BODY[0], article, lazy("recall", article), lazy("precision", article), **params
+    )
+    assert out == article and calls == ["recall", "precision"]
+    # ... but not one that precision mode does not confirm
+    out = readability_vote(BODY[0], article, lazy("r", article), lazy("p", BODY[0]), **params)
+    assert out == BODY[0]
+    # an empty readability result: trafilatura's text
+    assert readability_vote("", article, lazy("r", BODY[1]), lazy("p", ""), **params) == BODY[1]
 
 
 # ---------------------------------------------------------------------- quality

@@ -162,24 +162,21 @@ def score(evaluator, pages: list[dict], texts: list[str]) -> dict:
 
 
 # ------------------------------------------------------------------------ combiners
-GRID = {
-    "voters": [["trafilatura_recall", "resiliparse"], ["resiliparse", "trafilatura_recall"]],
-    "support": [0.3, 0.5, 0.7],
-    "settled": [0.0, 0.05],
-}
-VOTERS = {"resiliparse": "resiliparse", "trafilatura_recall": "traf_recall"}  # param -> cache
+GRID = {"support": [0.5, 0.7], "settled": [0.0, 0.05], "gate": [0.0, 0.1, 0.25, 0.5, 1.0]}
+NEEDED = ["readability", "traf_recall", "traf_precision", "resiliparse"]
 
 
 def combined_texts(pages: list[dict], params: dict) -> list[str]:
-    """The `combined` method's output from cached candidate texts (same vote code)."""
-    from webtext.extract.ensemble import vote
+    """The `combined` method's output from cached candidate texts (the same code)."""
+    from webtext.extract.ensemble import readability_vote
 
     return [
-        vote(
+        readability_vote(
             page["texts"]["readability"],
-            [page["texts"][VOTERS[v]] for v in params["voters"]],
-            support=params["support"],
-            settled=params["settled"],
+            page["texts"]["resiliparse"],
+            lambda t=page["texts"]: t["traf_recall"],
+            lambda t=page["texts"]: t["traf_precision"],
+            **params,
         )
         for page in pages
     ]
@@ -198,25 +195,50 @@ def quick_f1(evaluator, pages: list[dict], texts: list[str]) -> float:
     return evaluator.aggregate(rows)["f1"]
 
 
-def grid_scores(evaluator, data: dict[str, list[dict]]) -> list[tuple[dict, dict[str, float]]]:
-    """F1 of every parameter setting on every set (or split), computed once."""
+def grid_scores(
+    evaluator, data: dict[str, list[dict]], cache: Path
+) -> list[tuple[dict, dict[str, float]]]:
+    """F1 of every parameter setting on every set (or split), computed once and kept in
+    the cache, keyed by the combining code and the grid."""
+    import hashlib
+
+    from webtext.extract import ensemble
+
+    key = hashlib.sha1((Path(ensemble.__file__).read_text() + repr(GRID)).encode()).hexdigest()
+    path = cache / f"grid-{key[:12]}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if all(name in f1 for _, f1 in saved for name in data):
+            print(f"grid from {path}")
+            return [(params, f1) for params, f1 in saved]
     out = []
-    for voters in GRID["voters"]:
-        for support in GRID["support"]:
-            for settled in GRID["settled"]:
-                params = {"voters": voters, "support": support, "settled": settled}
+    for support in GRID["support"]:
+        for settled in GRID["settled"]:
+            for gate in GRID["gate"]:
+                params = {"support": support, "settled": settled, "gate": gate}
                 f1 = {
                     name: quick_f1(evaluator, pages, combined_texts(pages, params))
                     for name, pages in data.items()
                 }
                 print(params, " ".join(f"{k} {v:.4f}" for k, v in f1.items()), flush=True)
                 out.append((params, f1))
+    path.write_text(json.dumps(out))
     return out
 
 
+TIE = 0.0005  # settings within this mean F1 of the best count as tied
+
+
 def choose(grid: list[tuple[dict, dict[str, float]]], train: list[str]) -> dict:
-    """The setting with the best mean F1 over the training sets only."""
-    return max(grid, key=lambda item: sum(item[1][s] for s in train) / len(train))[0]
+    """The setting with the best mean F1 over the training sets only; among settings
+    within TIE of it, the cheapest (largest gate, then settled: trafilatura runs less)."""
+
+    def mean(item):
+        return sum(item[1][s] for s in train) / len(train)
+
+    best = max(mean(item) for item in grid)
+    tied = [item for item in grid if mean(item) >= best - TIE]
+    return max(tied, key=lambda item: (item[0]["gate"], item[0]["settled"], mean(item)))[0]
 
 
 def pairwise_choice(pages: list[dict], candidates: list[str]) -> list[str]:
@@ -245,7 +267,7 @@ def pairwise_choice(pages: list[dict], candidates: list[str]) -> list[str]:
 def cmd_evaluate(args) -> int:
     evaluator = load_evaluator()
     singles = ["trafilatura", "readability", "resiliparse", "ensemble"]
-    names = sorted(set(singles) | set(VOTERS.values()))
+    names = sorted(set(singles) | set(NEEDED))
     data = load_cache(args.cache, evaluator, names)
     table: dict[str, dict[str, float]] = {}
     for c in singles:
@@ -261,7 +283,7 @@ def cmd_evaluate(args) -> int:
     splits = dict(data)
     splits["dragnet-train"] = [p for p in data["dragnet"] if not dragnet_test(p["id"])]
     splits["dragnet-test"] = [p for p in data["dragnet"] if dragnet_test(p["id"])]
-    grid = grid_scores(evaluator, splits)
+    grid = grid_scores(evaluator, splits, args.cache)
     sets = list(data)
     table["combined (LOSO)"] = {}
     chosen = {}
@@ -299,8 +321,8 @@ def cmd_fit(args) -> int:
     from webtext.extract.methods import COMBINED_PARAMS
 
     evaluator = load_evaluator()
-    data = load_cache(args.cache, evaluator, sorted(set(VOTERS.values()) | {"readability"}))
-    params = choose(grid_scores(evaluator, data), list(data))
+    data = load_cache(args.cache, evaluator, NEEDED)
+    params = choose(grid_scores(evaluator, data, args.cache), list(data))
     COMBINED_PARAMS.write_text(json.dumps(params) + "\n")
     print(f"wrote {COMBINED_PARAMS}: {params}")
     return 0

@@ -85,3 +85,62 @@ def vote(
     if not voted:
         return "\n".join(line for line, _ in pending)
     return "\n".join(line for (line, _), ok in zip(pending, supported, strict=True) if ok)
+
+
+def add_confirmed(base: str, extra: str, confirmers: Sequence[str | Callable[[], str]]) -> str:
+    """`base`, then the lines of `extra` it lacks that every one of `confirmers` also
+    returned (in `extra`'s order). Confirmers are texts or zero-argument callables, asked
+    only while some line is still in question."""
+    have = _Voter(_WORD.findall(base or ""))
+    pending = []
+    for line in (extra or "").splitlines():
+        tokens = _WORD.findall(line)
+        if tokens and not have.supports(tokens):
+            pending.append((line.strip(), tokens))
+    for other in confirmers:
+        if not pending:
+            break
+        voter = _Voter(_WORD.findall((other() if callable(other) else other) or ""))
+        pending = [(line, tokens) for line, tokens in pending if voter.supports(tokens)]
+    if not pending:
+        return base
+    return "\n".join([base.strip(), *(line for line, _ in pending)]).strip()
+
+
+def outside_share(text: str, other: str, support: float = SUPPORT) -> float:
+    """Words of `other`'s lines that `text` does not contain, as a share of `text`'s words."""
+    have = _Voter(_WORD.findall(text or ""))
+    words = len(have.joined.split()) or 1
+    outside = 0
+    for line in (other or "").splitlines():
+        tokens = _WORD.findall(line)
+        if tokens and not have.supports(tokens, support):
+            outside += len(tokens)
+    return outside / words
+
+
+def readability_vote(
+    base: str,
+    main: str,
+    recall: Callable[[], str],
+    precision: Callable[[], str],
+    *,
+    support: float,
+    settled: float,
+    gate: float,
+) -> str:
+    """The `combined` method on extractor outputs (`main`: Resiliparse; `recall` and
+    `precision`: trafilatura's modes, called only when needed):
+
+    1. `base` (readability-lxml) lines confirmed by `main`, then, while more than `settled`
+       of the words are unconfirmed, by `recall`; an empty base gives `recall`'s text;
+    2. when `main` has more than `gate` (relative to the result's words) outside the
+       result, the `recall` lines missing from it that `main` and `precision` both confirm
+       are added.
+    """
+    if not _WORD.search(base or ""):
+        return (recall() or "").strip()
+    text = vote(base, [main, recall], support=support, settled=settled)
+    if outside_share(text, main, support) > gate:
+        text = add_confirmed(text, recall(), [main, precision])
+    return text

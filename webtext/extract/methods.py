@@ -92,6 +92,7 @@ def _readability_document():
     also rewrites every link to strip `javascript:` URLs (a third of its time, irrelevant
     to text), and `summary()` re-parses the page for its second, gentler pass; here the
     cleaned tree is parsed once and copied for the second pass."""
+    import logging
     from copy import deepcopy
 
     from lxml_html_clean import Cleaner
@@ -132,6 +133,8 @@ def _readability_document():
                 self._clean_tree = cleaner.clean_html(doc)
             return deepcopy(self._clean_tree)
 
+    # it logs a traceback for every page it cannot parse, then raises: the caller handles it
+    logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
     return TextDocument
 
 
@@ -226,39 +229,44 @@ def combined_params(path: str | None = None) -> dict[str, Any]:
 
 
 def extract_combined(html: str, url: str, params: str | None = None) -> tuple[str, str | None]:
-    """readability-lxml's article text, each line kept only if Resiliparse's main content
-    or trafilatura (recall mode) also returned it (`webtext.extract.ensemble.vote`).
+    """readability-lxml's article text, each line kept if Resiliparse's main content (or,
+    for what that leaves open, trafilatura in recall mode) also returned it; when
+    Resiliparse has much text outside the result, trafilatura's lines that Resiliparse and
+    trafilatura's precision mode both confirm are added (`ensemble.readability_vote`).
 
-    readability-lxml picks the article node best on every benchmark kind at hand but keeps
-    its boilerplate (bylines, captions, share prompts, widgets inside the node); an
-    extractor built on other rules rarely returns the same boilerplate. Voters run lazily,
-    cheapest first. `params`: another parameter file than the shipped one.
+    readability-lxml picks the article node best across the benchmark kinds at hand but
+    keeps boilerplate inside that node and misses article parts outside it; extractors
+    built on other rules rarely return the same boilerplate, and what three of them agree
+    on outside readability's node is mostly article text. trafilatura runs only when
+    needed (on a minority of pages), which keeps the cost near bare trafilatura's.
+    `params`: another parameter file than the shipped `combined.json`.
     """
-    from webtext.extract.ensemble import vote
+    from webtext.extract.ensemble import readability_vote
 
     settings = combined_params(params)
     tree = load_tree(html)
     title = page_title(tree) if tree is not None else None
     try:
         base = readability_lxml_text(html)
-    except Exception:  # readability gives up on some markup: the voters' text stands
+    except Exception:  # readability gives up on some markup: trafilatura's text stands
         base = ""
-    rtree = resiliparse_tree(html)
+    main = plain_text(resiliparse_tree(html), main_content=True)
 
-    def run(voter: str) -> Callable[[], str]:
-        if voter == "resiliparse":
-            return lambda: plain_text(rtree, main_content=True)
-        if voter == "trafilatura_recall":
-            return lambda: (
-                "" if tree is None else _trafilatura_text(tree, url, favor_recall=True, fast=True)
-            )
-        raise ValueError(f"unknown voter {voter!r} in {COMBINED_PARAMS.name}")
+    @functools.cache
+    def recall() -> str:
+        return "" if tree is None else _trafilatura_text(tree, url, favor_recall=True, fast=True)
 
-    text = vote(
+    def precision() -> str:
+        return "" if tree is None else _trafilatura_text(tree, url, favor_precision=True, fast=True)
+
+    text = readability_vote(
         base,
-        [run(v) for v in settings["voters"]],
+        main,
+        recall,
+        precision,
         support=settings["support"],
         settled=settings["settled"],
+        gate=settings["gate"],
     )
     return text, title
 
