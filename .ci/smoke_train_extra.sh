@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${1:-.venv-train}
-python3 -m venv "$venv"
+python3 -m venv --upgrade-deps "$venv"
 "$venv/bin/pip" install -q -e '.[train]' -c constraints-cpu.txt
 if "$venv/bin/python" -c "import transformers" 2>/dev/null; then
   echo "error: the train-only venv has transformers: the smoke test would prove nothing" >&2
