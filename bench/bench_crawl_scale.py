@@ -325,6 +325,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "per_host_delay_s": args.delay,
         "link_shards": args.partitions,
         "ray": f"two-node cluster ({nodes} nodes alive)" if cluster else f"local, {args.cpus} CPUs",
+        "code": subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip(),  # fmt: skip
+        "crawl_tasks": stats.get("tasks"),
         "harvest_s": round(harvest_s, 1),
         "crawl_wall_s": round(wall, 1),
         "pages_per_s": round(args.urls / wall, 2),

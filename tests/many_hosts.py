@@ -136,6 +136,9 @@ class _Log:
             for prev, nxt in zip(ordered, ordered[1:], strict=False):
                 gaps_end_start.append(nxt[0] - prev[1])
                 gaps_start_start.append(nxt[0] - prev[0])
+        busiest = max(self.requests.values(), key=len, default=[])
+        ordered = sorted(busiest)
+        pairs = list(zip(ordered, ordered[1:], strict=False))
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "hosts_contacted": len(self.requests),
@@ -150,6 +153,16 @@ class _Log:
             "min_gap_start_to_start_s": round(min(gaps_start_start), 4)
             if gaps_start_start
             else None,
+            "busiest_host": {  # where the politeness floor is decided
+                "requests": len(busiest),
+                "first_to_last_s": round(ordered[-1][2] - ordered[0][0], 2) if ordered else 0,
+                "mean_service_s": round(sum(r[2] - r[0] for r in busiest) / len(busiest), 4)
+                if busiest
+                else None,
+                "mean_gap_end_to_start_s": round(sum(n[0] - p[1] for p, n in pairs) / len(pairs), 4)
+                if pairs
+                else None,
+            },
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         }
