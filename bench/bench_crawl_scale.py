@@ -169,7 +169,7 @@ def free_port() -> int:
 
 
 def node_ports() -> list[str]:
-    low = random.randrange(30_000, 59_000, 200)
+    low = random.randrange(20_000, 30_000, 200)  # below the ephemeral range free_port uses
     flags = [
         "--node-manager-port",
         "--object-manager-port",
@@ -184,12 +184,22 @@ def node_ports() -> list[str]:
     return out + ["--min-worker-port", str(low), "--max-worker-port", str(low + 150)]
 
 
+def set_auth_token() -> None:
+    """Ray's token authentication, as a real cluster runs it: every node and the driver
+    share the token (this process's environment, before ray is imported: Ray reads it then)."""
+    import secrets
+
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+
+
 class TwoNodeCluster:
     """`ray start --head` + `ray start --address` on 127.0.0.1, one CPU each; stopped by pid
     (never `ray stop`: other Rays on the machine are not ours)."""
 
     def __init__(self, cpus_per_node: int = 1):
         self.cpus = cpus_per_node
+        if os.environ.get("RAY_AUTH_MODE") != "token":
+            raise RuntimeError("set_auth_token() before importing ray")
         self.temp = Path(tempfile.mkdtemp(prefix="rs18-", dir="/tmp"))
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -197,8 +207,11 @@ class TwoNodeCluster:
     def _ray(self, *args: str) -> None:
         ray_bin = Path(sys.executable).with_name("ray")
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-        subprocess.run([str(ray_bin), "start", *args], check=True, env=env,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.run([str(ray_bin), "start", *args], env=env, capture_output=True,
+                              text=True, timeout=180)  # fmt: skip
+        if proc.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"ray start {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
 
     def start(self) -> TwoNodeCluster:
         common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(self.cpus),
@@ -245,6 +258,8 @@ class TwoNodeCluster:
 # ------------------------------------------------------------------ one run
 def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if args.cluster:
+        set_auth_token()
     import ray
 
     from pipelines import crawl, harvest
