@@ -368,6 +368,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_floor_s": round(cpu_floor, 1),
         "cpu_floor_with_server_s": round(cpu_floor + server_crawl_cpu / cores, 1),
         "efficiency": round(max(polite_floor, cpu_floor) / wall, 3),
+        # the machine is shared: the crawl's own CPU over the cores other processes left it
+        # is the CPU floor of this run as it ran (a diagnostic, not the floor)
+        "crawl_cpu_floor_at_cores_left_s": round(tree_cpu / max(cores - others / wall, 0.1), 1),
+        "efficiency_at_cores_left": round(
+            max(polite_floor, tree_cpu / max(cores - others / wall, 0.1)) / wall, 3
+        ),
         "machine": {
             "cores": cores,
             "loadavg_before": [round(x, 2) for x in load_before],
