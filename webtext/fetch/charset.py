@@ -118,11 +118,16 @@ def detect_charset(body: bytes) -> str:
     return (detected_codec(best.encoding) if best is not None else None) or "utf-8"
 
 
-def decode(data: bytes, charset: str, remaining: Callable[[], float] | None = None) -> str:
+def decode(
+    data: bytes,
+    charset: str,
+    remaining: Callable[[], float] | None = None,
+    errors: str = "replace",
+) -> str:
     """`data` decoded in chunks of DECODE_CHUNK, checking `remaining()` between chunks."""
     if remaining is None or len(data) <= DECODE_CHUNK:
-        return data.decode(charset, errors="replace")
-    decoder = codecs.getincrementaldecoder(charset)(errors="replace")
+        return data.decode(charset, errors=errors)
+    decoder = codecs.getincrementaldecoder(charset)(errors=errors)
     parts = []
     for start in range(0, len(data), DECODE_CHUNK):
         if remaining() <= 0:
@@ -165,13 +170,4 @@ def _utf16_order(head: bytes) -> str | None:
 
 def _utf8(body: bytes, remaining: Callable[[], float] | None) -> str:
     """Strict UTF-8 (UnicodeDecodeError when it is not), in bounded chunks."""
-    if remaining is None or len(body) <= DECODE_CHUNK:
-        return body.decode("utf-8")
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    parts = []
-    for start in range(0, len(body), DECODE_CHUNK):
-        if remaining() <= 0:
-            raise DecodeTimeout(f"decoding {len(body)} bytes as utf-8")
-        parts.append(decoder.decode(body[start : start + DECODE_CHUNK]))
-    parts.append(decoder.decode(b"", final=True))
-    return "".join(parts)
+    return decode(body, "utf-8", remaining, errors="strict")
