@@ -81,8 +81,8 @@ def ray_build(texts: list[str], workdir: Path) -> tuple[float, dict]:
     import pyarrow as pa
     import ray
 
+    from pipelines.overlap import build_run_index
     from webtext.io import shard_name, write_parquet_atomic
-    from webtext.overlap.index import build_run_index
 
     per_shard = max(1, len(texts) // 4)  # 4 document shards, 2 CPUs
     for shard, start in enumerate(range(0, len(texts), per_shard)):

@@ -1,7 +1,8 @@
 """`webtext <command> ...`: one entry point for every stage and tool.
 
 Stage commands take `CONFIG.yaml [--set dotted.key=value ...]`, validate the whole config up
-front, then call `pipelines.<stage>.run(cfg)`. Tool commands (verify, export, sample, ...)
+front, then call the stage's driver as the driver package registers it (`webtext.registry`:
+`pipelines.<stage>:run`; the library never imports `pipelines`). Tool commands (verify, export, sample, ...)
 live in their own modules, imported only when invoked so `webtext harvest` never imports
 torch.
 """
@@ -17,8 +18,9 @@ from collections.abc import Sequence
 
 from webtext.config import ConfigError, load_config
 from webtext.progress import log, setup_logging
+from webtext.registry import DriverMissing, driver
 
-# stage command -> pipelines module that has `run(cfg) -> dict`
+# stage command -> help; each runs the driver registered under its name (webtext.registry)
 STAGES: dict[str, str] = {
     "harvest": "Reddit submissions -> canonical links (links/)",
     "crawl": "links -> fetched pages with main text (pages/, warc/)",
@@ -78,10 +80,7 @@ def _top_help(prog: str) -> str:
 
 
 def run_stage(command: str, cfg) -> dict:
-    module = importlib.import_module(
-        "pipelines.run" if command == "run" else f"pipelines.{command}"
-    )
-    return module.run(cfg)
+    return driver(command)(cfg)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.monotonic()
     try:
         stats = run_stage(command, cfg)
-    except ConfigError as exc:
+    except (ConfigError, DriverMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log.info("%s finished in %.1fs", command, time.monotonic() - start)

@@ -10,16 +10,17 @@
 A config argument is a `Config` (from `load_config` / `build_config`), a dict of sections, or
 the path of a YAML file. Stage functions return the stage's stats dict, as the CLI prints it.
 Stages that use Ray start a local Ray for the call unless `ray.address` names a cluster (or
-Ray is already initialised in the process, which they then use).
+Ray is already initialised in the process, which they then use). Each stage runs the driver
+the installed package registers for it (`webtext.registry`), as the CLI does.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from webtext.config import Config, ConfigError, build_config, load_config
+from webtext.registry import driver
 
 STAGE_NAMES = ("harvest", "crawl", "extract", "clean", "dedup", "tokenize", "train")
 
@@ -44,7 +45,7 @@ def run_stage(name: str, config: Config | dict[str, Any] | str | Path) -> dict[s
         from webtext.train import require_torch
 
         require_torch()
-    return importlib.import_module(f"pipelines.{name}").run(cfg)
+    return driver(name)(cfg)
 
 
 def run(config: Config | dict[str, Any] | str | Path) -> dict[str, Any]:

@@ -98,8 +98,7 @@ def demo_config(args: argparse.Namespace, dump: Path, archive_host: str = "127.0
 
 
 def main(args: argparse.Namespace) -> int:
-
-    from pipelines.run import run
+    from webtext.stages import run  # the registered `run` driver, as `webtext run`
 
     run_dir = Path(args.run_dir)
     web = build_miniweb(args.port, articles=args.articles)

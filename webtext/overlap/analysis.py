@@ -9,10 +9,11 @@ import pyarrow.parquet as pq
 
 from webtext.config import OverlapConfig, RayConfig
 from webtext.io import write_json_atomic
-from webtext.overlap.index import build_run_index, run_index_dir
+from webtext.overlap.index import run_index_dir
 from webtext.overlap.report import overlap_json_path, score_texts
 from webtext.overlap.sources import TextUnit, file_format, iter_batches
 from webtext.progress import log
+from webtext.registry import driver
 
 
 def analyze(
@@ -30,7 +31,8 @@ def analyze(
         if not Path(f).is_file():
             raise FileNotFoundError(f"test file not found: {f}")
     start = time.monotonic()
-    index = build_run_index(run_dir, overlap, ray, rebuild=rebuild)
+    # the Ray build is driver code (pipelines/overlap.py), registered as `overlap_index`
+    index = driver("overlap_index")(run_dir, overlap, ray, rebuild=rebuild)
     n = overlap.ngram
     results = []
     for f in files:

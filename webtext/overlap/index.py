@@ -1,6 +1,8 @@
-"""Building Bloom filters of n-grams: of a run's training documents (on Ray) and of files.
+"""Building Bloom filters of n-grams: the tasks of a run's training-document filter, and
+whole filters of reference files.
 
-A build is two plain functions joined by files, so each is a retryable Ray task:
+A run's build (driven on Ray by `pipelines/overlap.py:build_run_index`) is two plain
+functions joined by files, so each is a retryable task:
 1. per document shard (or file chunk): the sorted distinct n-gram hashes -> `hashes-N.npy`;
 2. per partition of the hash space: the distinct count across all shards sizes that
    partition's filter exactly for the false-positive target, then its bits are set.
@@ -24,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from webtext.config import OverlapConfig, RayConfig
+from webtext.config import OverlapConfig
 from webtext.io import atomic_path, shard_name, write_parquet_atomic
 from webtext.overlap.bloom import (
     PartitionedBloom,
@@ -133,7 +135,8 @@ def hash_document_shard(item: tuple[str, str], *, ngram: int, shards_dir: str) -
     return stats
 
 
-def _partition_task(partition: int, **kwargs) -> dict:
+def partition_task(partition: int, **kwargs) -> dict:
+    """Build the Bloom bits of one partition of the hash space into `<folder>/part-N.bin`."""
     out = Path(kwargs.pop("folder")) / shard_name(partition, ".bin")
     return build_partition(partition=partition, out_path=str(out), **kwargs)
 
@@ -153,88 +156,6 @@ def source_fingerprint(paths: RunPaths) -> str:
 
 def run_index_dir(run_dir: str | Path, overlap: OverlapConfig) -> Path:
     return RunPaths.of(run_dir).overlap / f"bloom-{index_key(overlap)}"
-
-
-def build_run_index(
-    run_dir: str | Path,
-    overlap: OverlapConfig,
-    ray: RayConfig | None = None,
-    rebuild: bool = False,
-) -> PartitionedBloom:
-    """The Bloom filter of every n-gram of the run's training documents (built or reused)."""
-    from pipelines._ray import map_shards, ray_session
-
-    paths = RunPaths.of(run_dir)
-    doc_files = sorted(paths.documents.glob("*.parquet"))
-    if not doc_files:
-        raise FileNotFoundError(f"no documents in {paths.documents}: run `webtext dedup` first")
-    folder = run_index_dir(run_dir, overlap)
-    fingerprint = source_fingerprint(paths)
-    if not rebuild and PartitionedBloom.is_complete(folder):
-        bloom = PartitionedBloom.load(folder)
-        if bloom.meta.get("source_fingerprint") == fingerprint:
-            log.info("overlap: reusing the Bloom filter in %s", folder)
-            return bloom
-        log.info("overlap: documents or shards changed since %s was built; rebuilding", folder)
-    if folder.exists():
-        shutil.rmtree(folder)
-    work = paths.overlap / "_work" / f"{index_key(overlap)}-{fingerprint}"
-    work.mkdir(parents=True, exist_ok=True)
-    items = [(str(f), str(work / shard_name(i, "", "hashes"))) for i, f in enumerate(doc_files)]
-    with ray_session(ray or RayConfig()):
-        shard_stats = map_shards(
-            hash_document_shard,
-            items,
-            desc="overlap: hashing train n-grams",
-            ngram=overlap.ngram,
-            shards_dir=str(paths.shards),
-        )
-        hash_files = [stem + ".npy" for _, stem in items]
-        upper = sum(s["distinct"] for s in shard_stats)
-        bits = choose_partition_bits(upper, overlap.partition_bytes)
-        folder.mkdir(parents=True, exist_ok=True)
-        parts = map_shards(
-            _partition_task,
-            list(range(1 << bits)),
-            desc="overlap: building Bloom partitions",
-            unit="partition",
-            hash_files=hash_files,
-            partition_bits=bits,
-            false_positive_rate=overlap.false_positive_rate,
-            folder=str(folder),
-        )
-    val = pa.concat_tables(
-        [pq.read_table(Path(stem.replace("hashes-", "val-") + ".parquet")) for _, stem in items]
-    )
-    write_parquet_atomic(folder / "val.parquet", val)
-    has_split = (paths.shards / "train").is_dir()
-    write_manifest(
-        folder,
-        {
-            "ngram": overlap.ngram,
-            "false_positive_rate": overlap.false_positive_rate,
-            "k": optimal_k(overlap.false_positive_rate),
-            "partition_bits": bits,
-            "partitions": parts,
-            "source": "train split" if has_split else "all documents (no shards/train yet)",
-            "source_fingerprint": fingerprint,
-            "documents": sum(s["documents"] for s in shard_stats),
-            "train_documents": sum(s["train_documents"] for s in shard_stats),
-            "val_documents": val.num_rows,
-            "ngrams": sum(s["ngrams"] for s in shard_stats),
-        },
-    )
-    shutil.rmtree(work, ignore_errors=True)
-    bloom = PartitionedBloom.load(folder)
-    log.info(
-        "overlap: Bloom filter of %d distinct %d-grams, %.1f MB, expected FPR %.2g -> %s",
-        bloom.meta["distinct_ngrams"],
-        overlap.ngram,
-        bloom.nbytes / 1e6,
-        bloom.meta["expected_fpr"],
-        folder,
-    )
-    return bloom
 
 
 # ------------------------------------------------------------- reference files
@@ -299,7 +220,7 @@ def _build_file_index(
     upper = sum(int(np.load(p, mmap_mode="r").shape[0]) for p in hash_files)
     bits = choose_partition_bits(upper, overlap.partition_bytes)
     parts = [
-        _partition_task(
+        partition_task(
             p,
             hash_files=[str(x) for x in hash_files],
             partition_bits=bits,
