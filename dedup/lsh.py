@@ -5,17 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from dedup.minhash import MinHashParams
+from webtext.ngrams import MULT, fmix64
 
-_MULT = np.uint64(0x9E3779B97F4A7C15)
+_MULT = np.uint64(MULT)
 _MAX_ALL_PAIRS = 64  # a bucket up to this size checks all its pairs; larger: star from min
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
 
 
 def band_keys(sigs: np.ndarray, params: MinHashParams) -> np.ndarray:
@@ -30,7 +23,7 @@ def band_keys(sigs: np.ndarray, params: MinHashParams) -> np.ndarray:
             h = np.full(n, np.uint64(band + 1) * _MULT, dtype=np.uint64)
             for col in range(band * params.rows, (band + 1) * params.rows):
                 h = (h ^ sigs[:, col].astype(np.uint64)) * _MULT
-            keys[:, band] = _fmix64(h)
+            keys[:, band] = fmix64(h)
     return keys
 
 

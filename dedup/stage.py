@@ -35,7 +35,7 @@ import xxhash
 
 from dedup.lsh import band_keys, bucket_pairs, estimated_jaccard
 from dedup.minhash import MinHashParams, text_signatures
-from dedup.shingles import normalized_texts
+from dedup.shingles import exact_key_texts
 from dedup.unionfind import UnionFind, choose_survivors
 from webtext.io import atomic_path, write_parquet_atomic
 from webtext.progress import Progress
@@ -211,7 +211,7 @@ def signature_task(
             gids = np.arange(shard.offset + row, shard.offset + row + n, dtype=np.int64)
             keys = band_keys(sig[has], params)
             _route(near, keys.ravel(), np.repeat(gids[has], params.bands))
-            digests = [xxhash.xxh3_128_intdigest(t) for t in _as_bytes(normalized_texts(texts))]
+            digests = [xxhash.xxh3_128_intdigest(t) for t in _as_bytes(exact_key_texts(texts))]
             lo = np.array([d & (2**64 - 1) for d in digests], dtype=np.uint64)
             hi = np.array([d >> 64 for d in digests], dtype=np.uint64)
             _route(exact, lo, gids)

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from webtext.io import atomic_path, write_json_atomic
-from webtext.overlap.ngrams import HASH_SCHEME, fmix64
+from webtext.ngrams import fmix64
+from webtext.overlap.ngrams import HASH_SCHEME
 
 _H2_SALT = np.uint64(0x5851F42D4C957F2D)
 _CHUNK = 1 << 16  # n-grams per vectorised probe block (k * 8 bytes each)
