@@ -4,6 +4,7 @@ checkpoints from compiled models, the log.jsonl contract and `webtext sample`.""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -255,6 +256,8 @@ def test_resume_gives_the_same_losses(shards_run):
     ckpt = load_checkpoint(shards_run / "resumed")
     assert ckpt["data"]["cursor"] == 4 * 4 and ckpt["scheduler"]["step"] == 4
     assert {"torch", "numpy", "python"} <= ckpt["rng"][0].keys()
+    index = (shards_run / "shards" / "index.json").read_bytes()
+    assert ckpt["shards_digest"] == hashlib.sha256(index).hexdigest()
     train(resumed)
     a, b = read_log(shards_run / "straight"), read_log(shards_run / "resumed")
     assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, 9))
@@ -321,3 +324,122 @@ def test_sample_cli_arguments_parse():
     cli_sample.add_arguments(parser)
     args = parser.parse_args(["ckpt", "--prompt", "hi", "--max-new-tokens", "5", "--top-k", "3"])
     assert (args.prompt, args.max_new_tokens, args.top_k, args.seed) == ("hi", 5, 3, 1337)
+
+
+# ------------------------------------------------------------- checkpoints know their data
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def retokenize(run_dir: Path, **tokenize) -> str:
+    """Tokenize the same documents again with other settings: new shards, a new index.json."""
+    before = sha256_of(RunPaths.of(run_dir).shards_index)
+    cfg = build_config({"run_dir": str(run_dir), "tokenize": {"val_fraction": 0.12, **tokenize}})
+    pipelines.tokenize.run(cfg)
+    after = sha256_of(RunPaths.of(run_dir).shards_index)
+    assert after != before
+    return after
+
+
+def test_changed_shards_stop_a_resume_and_a_finished_training(tmp_path, ray_local, capsys):
+    """Same train config, other shards: resuming (and calling a finished training done) is an
+    error naming both index.json digests and both ways out, through `webtext train` and
+    `python -m webtext.train`; `--set train.resume=false` trains afresh, keeping the old files."""
+    from webtext.train.__main__ import main as train_main
+
+    make_shards(tmp_path, n_docs=120)
+    old = sha256_of(RunPaths.of(tmp_path).shards_index)
+    common = dict(max_steps=4, log_every=1, eval_every=2, warmup_steps=1, eval_batches=2)
+    cfg = tiny_cfg(tmp_path, **common)
+    cfg_path = tmp_path / "train.yaml"
+    cfg_path.write_text(cfg.to_yaml())
+    out_dir = tmp_path / "train"
+    train(cfg, stop_after=2)
+    assert load_checkpoint(out_dir)["shards_digest"] == old
+
+    new = retokenize(tmp_path, shard_tokens=1024)
+    before = sorted(p.name for p in out_dir.iterdir()), (out_dir / "log.jsonl").read_text()
+    capsys.readouterr()
+    for entry in (lambda: cli_main(["train", str(cfg_path)]), lambda: train_main([str(cfg_path)])):
+        assert entry() == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: train.out_dir ") and err.count("error:") == 1
+        assert f"index.json digest {old}" in err and f"shards/index.json is now {new}" in err
+        assert "set a new train.out_dir or pass --set train.resume=false" in err
+        # nothing trained, nothing written
+        assert before == (sorted(p.name for p in out_dir.iterdir()),
+                          (out_dir / "log.jsonl").read_text())  # fmt: skip
+
+    # the way out: a fresh start in the same out_dir; the old training is moved, not deleted
+    assert cli_main(["train", str(cfg_path), "--set", "train.resume=false"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["steps"] == stats["steps_run"] == 4
+    (replaced,) = out_dir.glob("replaced-*")
+    assert sorted(p.name for p in replaced.iterdir()) == [
+        "ckpt-00000002.pt", "latest", "log.jsonl"
+    ]  # fmt: skip
+    assert load_checkpoint(replaced)["shards_digest"] == old
+    assert load_checkpoint(out_dir)["shards_digest"] == new
+    assert [r["step"] for r in read_log(out_dir)] == [1, 2, 3, 4]
+    # train.resume is not part of what the result depends on: the plain rerun is done
+    after = sorted(p.name for p in out_dir.iterdir()), (out_dir / "log.jsonl").read_text()
+    assert cli_main(["train", str(cfg_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == stats
+    assert after == (sorted(p.name for p in out_dir.iterdir()), (out_dir / "log.jsonl").read_text())
+
+    # a finished training is not reported done on shards it was not trained on
+    newer = retokenize(tmp_path, shard_tokens=2048)
+    assert cli_main(["train", str(cfg_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"index.json digest {new}" in err and f"shards/index.json is now {newer}" in err
+    assert after == (sorted(p.name for p in out_dir.iterdir()), (out_dir / "log.jsonl").read_text())
+
+
+def test_checkpoint_without_shards_digest_resumes_with_a_warning(shards_run, caplog):
+    """Checkpoints written before they recorded their shards (an older webtext) resume, with a
+    warning; the next checkpoint records the digest."""
+    from webtext.progress import log
+
+    common = dict(max_steps=4, log_every=1, eval_every=2, warmup_steps=1, eval_batches=2)
+    out_dir = shards_run / "legacy"
+    cfg = tiny_cfg(shards_run, out_dir=str(out_dir), **common)
+    train(cfg, stop_after=2)
+    path = latest_checkpoint(out_dir)
+    old_style = torch.load(path, weights_only=True)
+    del old_style["shards_digest"]
+    torch.save(old_style, path)
+    log.addHandler(caplog.handler)  # the webtext logger may not propagate (setup_logging)
+    try:
+        with caplog.at_level("INFO", logger="webtext"):
+            stats = train(cfg)
+    finally:
+        log.removeHandler(caplog.handler)
+    assert stats["steps"] == 4 and stats["steps_run"] == 2
+    assert "records no shards digest" in caplog.text and "resumed from" in caplog.text
+    digest = sha256_of(shards_run / "shards" / "index.json")
+    assert load_checkpoint(out_dir)["shards_digest"] == digest
+
+
+@pytest.mark.slow
+def test_torchrun_refuses_changed_shards(tmp_path, ray_local):
+    """The multi-process entry point takes the same check on every rank, before any
+    collective; the first rank to get there exits 2 with the message, torchrun stops the rest."""
+    make_shards(tmp_path, n_docs=120)
+    cfg = tiny_cfg(tmp_path, max_steps=2, eval_batches=2)
+    cfg_path = tmp_path / "train.yaml"
+    cfg_path.write_text(cfg.to_yaml())
+    train(cfg, stop_after=1)
+    old = sha256_of(RunPaths.of(tmp_path).shards_index)
+    new = retokenize(tmp_path, shard_tokens=1024)
+    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK"}}
+    env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "webtext.train",
+         str(cfg_path)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error: train.out_dir" in line]
+    assert errors, proc.stderr[-3000:]
+    assert all(f"digest {old}" in e and f"is now {new}" in e for e in errors)
+    assert "exitcode  : 2" in proc.stderr

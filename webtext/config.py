@@ -426,6 +426,11 @@ class TrainConfig(Section):
     preset: Literal["tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"] = "tiny"
     max_steps: int = Field(1000, ge=1)
     out_dir: str | None = Field(None, description="default: <run_dir>/train")
+    resume: bool = Field(
+        True,
+        description="false: start at step 0; the old checkpoints and log in out_dir are moved "
+        "to out_dir/replaced-<UTC time>/ (for one command: --set train.resume=false)",
+    )
     seed: int = 1337
     seq_len: int | None = Field(None, ge=8, description="default: the preset's context")
     micro_batch_size: int = Field(8, ge=1)

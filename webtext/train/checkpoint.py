@@ -2,7 +2,8 @@
 
 A checkpoint holds everything a resume needs: the model (unwrapped, so no `_orig_mod.` or
 `module.` prefixes), optimizer, scheduler step, grad scaler, RNG states of every rank,
-the data loader's position and the config. Files are written atomically (temp + rename) and
+the data loader's position, the config and `shards_digest` (the sha256 of the
+`shards/index.json` it was trained on, so a resume can tell that the shards changed). Files are written atomically (temp + rename) and
 `latest` is updated only after the checkpoint is complete, so a kill never leaves a pointer to
 half a file. Everything is stored as tensors and plain Python values, so loading works with
 `torch.load(weights_only=True)`.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,11 @@ from webtext.train.presets import GPTConfig
 
 FORMAT_VERSION = 1
 LATEST = "latest"
+SHARDS_DIGEST = "shards_digest"
+# what a training writes into out_dir; `set_aside` moves exactly these
+_TRAINING_FILES = re.compile(
+    r"^(ckpt-\d{8}\.pt|latest|log\.jsonl|tensorboard|\.(ckpt-\d{8}\.pt|latest)\..*\.tmp)$"
+)
 _CKPT_RE = re.compile(r"^ckpt-(\d{8})\.pt$")
 _WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 
@@ -142,16 +149,50 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict[str, Any]:
+    """`mmap=True` maps the file instead of reading it: cheap when only the plain values
+    (step, config, shards_digest) are wanted from a multi-GB checkpoint."""
     path = resolve_checkpoint(path)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # a truncated or foreign file: say which one
         raise ValueError(f"{path}: not a readable webtext checkpoint: {exc}") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt:
         raise ValueError(f"{path}: not a webtext checkpoint (no model / model_config)")
     ckpt["path"] = str(path)
     return ckpt
+
+
+def checkpoint_shards_digest(path: str | Path) -> str | None:
+    """The shards digest a checkpoint records; None for checkpoints written before it was."""
+    return load_checkpoint(path, mmap=True).get(SHARDS_DIGEST)
+
+
+def set_aside(out_dir: str | Path) -> tuple[Path, list[str]] | None:
+    """Move a previous training's files (checkpoints, `latest`, log, TensorBoard) into
+    `out_dir/replaced-<UTC time>/`, so a fresh start never destroys them; other files stay.
+    Returns the folder and the names moved, or None when there was nothing to move."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return None
+    names = sorted(p.name for p in out_dir.iterdir() if _TRAINING_FILES.match(p.name))
+    if not names:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1, 1000):
+        dest = out_dir / (f"replaced-{stamp}" + (f"-{n}" if n > 1 else ""))
+        try:
+            dest.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"{out_dir}: no free replaced-{stamp}* folder name")
+    for name in names:
+        (out_dir / name).rename(dest / name)
+    return dest, names
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> GPT:

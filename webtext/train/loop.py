@@ -8,11 +8,16 @@ mean training loss of the batch of that update and, on evaluation steps (the fir
 `eval_every`, the last), the validation loss of the model after it. A checkpoint named for
 step s resumes at step s + 1 with the same data, optimizer state and RNG: the losses are the
 ones an uninterrupted run would have logged.
+
+A checkpoint knows its data: it records the sha256 of the `shards/index.json` it trained on.
+Resuming (or calling finished) a training whose shards have changed since is a ConfigError
+that names both digests; `train.resume=false` starts afresh, moving the old files aside.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -30,12 +35,16 @@ from webtext.config import Config, ConfigError, TrainConfig
 from webtext.io import StageMarker
 from webtext.paths import RunPaths
 from webtext.progress import log
+from webtext.tokenize.shards import file_sha256
 from webtext.train.checkpoint import (
+    SHARDS_DIGEST,
+    checkpoint_shards_digest,
     latest_checkpoint,
     load_checkpoint,
     model_state_dict,
     rng_state,
     save_checkpoint,
+    set_aside,
     set_rng_state,
     strip_wrapper_prefixes,
 )
@@ -68,6 +77,18 @@ GPU_PEAK_FLOPS: list[tuple[tuple[str, ...], float]] = [
 ]
 
 SECTIONS_FINGERPRINTED = ("train", "tokenize")
+
+
+def train_fingerprint(cfg: Config) -> str:
+    """What a finished training's result depends on: the train and tokenize sections, less
+    `train.resume` (how a run starts, not what it makes). Hashed as `Config.fingerprint`
+    does, so markers written before `resume` existed stay valid."""
+    data = {name: json.loads(getattr(cfg, name).model_dump_json()) if getattr(cfg, name)
+            else None for name in SECTIONS_FINGERPRINTED}  # fmt: skip
+    if data["train"] is not None:
+        data["train"].pop("resume", None)
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def peak_flops(device_name: str) -> float | None:
@@ -212,6 +233,7 @@ class Trainer:
         self.accum = batch_tokens // per_micro
         self.batch_tokens = batch_tokens
         self.amp_dtype = autocast_dtype(tc, self.device)
+        self.shards_digest: str | None = None  # sha256 of shards/index.json, set by run()
 
     # -- data
     def _loaders(self) -> tuple[WindowLoader, WindowLoader | None]:
@@ -291,6 +313,7 @@ class Trainer:
                 "data": loader.state_dict(),
                 "world_size": self.rt.world_size,
                 "config": json.loads(self.cfg.model_dump_json()),
+                SHARDS_DIGEST: self.shards_digest,
             }
             path = save_checkpoint(self.out_dir, step, payload, keep=self.tc.keep_checkpoints)
         if self.rt.distributed:
@@ -318,15 +341,62 @@ class Trainer:
             set_rng_state(state)
         return int(ckpt["step"])
 
+    # -- data identity
+    def _current_shards_digest(self) -> str:
+        index = self.paths.shards_index
+        if not index.is_file():
+            raise ConfigError(f"{index} not found: run `webtext tokenize`")
+        return file_sha256(index)
+
+    def _check_shards(self, latest: Path) -> None:
+        """The latest checkpoint must come from the shards there are now: a different
+        index.json digest is an error naming both and the ways out; a checkpoint written
+        before checkpoints recorded it resumes with a warning (and the next one records it)."""
+        recorded = checkpoint_shards_digest(latest)
+        if recorded is None:
+            log.warning(
+                "train: %s records no shards digest (written by an older webtext); cannot "
+                "check that %s is what it was trained on: resuming, the next checkpoint "
+                "records %s", latest, self.paths.shards_index, self.shards_digest,
+            )  # fmt: skip
+        elif recorded != self.shards_digest:
+            raise ConfigError(
+                f"train.out_dir {self.out_dir} holds checkpoint {latest.name} of shards with "
+                f"index.json digest {recorded}, but {self.paths.shards_index} is now "
+                f"{self.shards_digest}: the shards changed since it was trained; set a new "
+                f"train.out_dir or pass --set train.resume=false (starts at step 0, moving the "
+                f"old checkpoints and log to {self.out_dir}/replaced-<UTC time>/)"
+            )
+
+    def _start_fresh(self, marker: StageMarker) -> None:
+        """train.resume=false: the old training's files move aside (never deleted) and the
+        stage marker goes, so a kill during the fresh run cannot pass for a finished one."""
+        if self.rt.master:
+            marker.clear()
+            moved = set_aside(self.out_dir)
+            if moved is not None:
+                dest, names = moved
+                log.warning("train: train.resume=false: moved %s to %s; starting at step 0",
+                            ", ".join(names), dest)  # fmt: skip
+        if self.rt.distributed:
+            dist.barrier()
+
     # -- main
     def run(self, stop_after: int | None = None) -> dict[str, Any]:
         tc, rt = self.tc, self.rt
-        fingerprint = self.cfg.fingerprint(*SECTIONS_FINGERPRINTED)
+        fingerprint = train_fingerprint(self.cfg)
         marker = StageMarker(self.cfg.run_dir, "train")
-        latest = latest_checkpoint(self.out_dir)
-        if marker.is_done(fingerprint) and latest is not None:
-            log.info("train: already done (%s)", latest)
-            return marker.read()["stats"]
+        self.shards_digest = self._current_shards_digest()
+        if tc.resume:
+            latest = latest_checkpoint(self.out_dir)
+            if latest is not None:
+                self._check_shards(latest)
+            if marker.is_done(fingerprint) and latest is not None:
+                log.info("train: already done (%s)", latest)
+                return marker.read()["stats"]
+        else:
+            self._start_fresh(marker)
+            latest = None
 
         torch.manual_seed(tc.seed)  # same init on every rank (DDP also broadcasts it)
         if self.device.type == "cuda":
@@ -462,7 +532,7 @@ class Trainer:
             "seconds": time.perf_counter() - t_start,
         }
         if rt.master:
-            marker.mark_done(fingerprint, stats)
+            marker.mark_done(fingerprint, stats, **{SHARDS_DIGEST: self.shards_digest})
             log.info("train: done, %d steps, loss %s, val %s", step, stats["final_loss"], val_loss)
         return stats
 
