@@ -18,7 +18,7 @@ transformers = pytest.importorskip("transformers")
 
 from tests.test_tokenize_encode import TRICKY  # noqa: E402
 from webtext.cli import main as cli_main  # noqa: E402
-from webtext.io import FILE_MODE  # noqa: E402
+from webtext.io import file_mode  # noqa: E402
 from webtext.tokenize.gpt2 import get_encoding  # noqa: E402
 from webtext.train.checkpoint import load_model, save_checkpoint  # noqa: E402
 from webtext.train.hf import export_hf, load_hf_model  # noqa: E402
@@ -137,7 +137,7 @@ def test_export_hf_offline_pipeline_and_tokenizer_equal_tiktoken(tmp_path, capsy
     assert "wrote GPT2LMHeadModel" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == EXPORTED
     for path in out.iterdir():  # the user's umask, not mkstemp's 0600
-        assert path.stat().st_mode & 0o777 == FILE_MODE, path.name
+        assert path.stat().st_mode & 0o777 == file_mode(), path.name
 
     env = {
         **os.environ,

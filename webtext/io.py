@@ -19,14 +19,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def _default_file_mode() -> int:
-    umask = os.umask(0)
+def current_umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc/self/status). Elsewhere
+    os.umask must set a value to read the old one, which is done briefly and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
-# mkstemp creates 0600 files; outputs get the mode a plain open() would have given them
-FILE_MODE = _default_file_mode()
+def file_mode() -> int:
+    """The mode a plain open() would give a new file now: mkstemp creates 0600 files, and
+    outputs get this mode instead."""
+    return 0o666 & ~current_umask()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FILE_MODE":  # the former import-time constant, now read when asked for
+        return file_mode()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextlib.contextmanager
@@ -41,7 +58,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp_path, FILE_MODE)
+        os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from webtext.config import ConfigError
+from webtext.io import current_umask
 
 
 class OutputExistsError(ConfigError):
@@ -23,9 +24,7 @@ class OutputExistsError(ConfigError):
 
 
 def _dir_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o777 & ~umask
+    return 0o777 & ~current_umask()
 
 
 def run_inputs(run_dir: str | Path) -> list[Path]:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from webtext.io import FILE_MODE, atomic_path
+from webtext.io import atomic_path, file_mode
 from webtext.tokenize.reader import open_split
 from webtext.tokenize.shards import SPLITS
 
@@ -106,7 +106,7 @@ def export_packed(
         }
     path = out_dir / PACKED_MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    path.chmod(FILE_MODE)
+    path.chmod(file_mode())
     return manifest
 
 
