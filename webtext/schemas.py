@@ -47,6 +47,7 @@ FETCH_STATUSES = (
     "optout:noai",  # noai in X-Robots-Tag or <meta name="robots">
     "optout:list",  # a redirect led to a URL on a takedown list (optout.lists)
     "archive_miss",  # fetch.mode archive / live_then_archive: no usable capture in any archive
+    "internal_error",  # a bug in the crawler's own code (its traceback is in the log)
 )
 
 # where a page's bytes came from (`source` column): the web today or one of the archives

@@ -31,14 +31,8 @@ class IncompleteEncoding(Exception):
 
 
 _GZIP = 16 + zlib.MAX_WBITS
-
-
-class _Identity:
-    def feed(self, data: bytes, limit: int) -> bytes:
-        return data
-
-    def flush(self, limit: int) -> bytes:
-        return b""
+# what a decoder raises on a corrupt compressed body (anything else is a bug of ours)
+DECODE_ERRORS = (zlib.error, brotli.error)
 
 
 class _Zlib:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
@@ -26,6 +27,7 @@ import urllib3
 
 from webtext.config import FetchConfig
 from webtext.fetch.body import (
+    DECODE_ERRORS,
     IncompleteEncoding,
     TooLarge,
     UnsupportedEncoding,
@@ -154,10 +156,15 @@ class Fetcher:
                     stop.error,
                     stop.retryable,
                 )
-            except Exception as exc:  # a bug or an input nobody foresaw: a row, not a crash
-                log.warning("fetch %s: unexpected %s: %s", url, type(exc).__name__, exc)
-                result.status = "connection_error"
-                result.error = f"unexpected {type(exc).__name__}: {exc}"
+            except _NETWORK_ERRORS as exc:  # the network, wherever it broke off
+                stop = _network_stop(exc, deadline)
+                result.status, result.error, result.retryable = (
+                    stop.status,
+                    stop.error,
+                    stop.retryable,
+                )
+            except Exception as exc:  # a bug in our own code: a row, not a crash, and said so
+                result.status, result.error = internal_error(url, exc)
         result.fetch_ms = int((time.monotonic() - start) * 1000)
         if result.status != "ok":
             result.html = None
@@ -286,61 +293,18 @@ class Fetcher:
         return None
 
     def _read_body(self, resp, exchange: Exchange, result: FetchResult, deadline) -> bytes:
-        cap = self.cfg.max_bytes
         try:
             decoder = decoder_for(resp.headers.get("Content-Encoding"))
         except UnsupportedEncoding as exc:
             exchange.truncated = "unspecified"
             raise _Stop("not_html", str(exc)) from None
-        raw: list[bytes] = []
-        out: list[bytes] = []
-        raw_size = out_size = 0
-        sniffed = False
         try:
-            while True:
-                if deadline.remaining() <= 0:
-                    exchange.truncated = "time"
-                    raise _Stop("timeout", f"deadline of {self.cfg.deadline}s passed")
-                chunk = resp.raw.read1(CHUNK, decode_content=False)
-                if not chunk:
-                    if deadline.expired:  # the watchdog shut the socket: a cut, not the end
-                        exchange.truncated = "time"
-                        raise _Stop("timeout", f"deadline of {self.cfg.deadline}s passed")
-                    out.append(decoder.flush(cap))
-                    break
-                if raw_size + len(chunk) > cap:
-                    raw.append(chunk[: cap - raw_size])
-                    raw_size = cap
-                    exchange.truncated = "length"
-                    raise _Stop("too_large", f"body over {cap} bytes")
-                raw.append(chunk)
-                raw_size += len(chunk)
-                piece = decoder.feed(chunk, cap)
-                out.append(piece)
-                out_size += len(piece)
-                if not sniffed and out_size >= SNIFF_BYTES:
-                    sniffed = True
-                    self._sniff(result, b"".join(out), exchange)
-        except TooLarge:
-            exchange.truncated = "length"
-            raise _Stop("too_large", f"decompressed body over {cap} bytes") from None
-        except IncompleteEncoding as exc:  # the server stopped inside a gzip/br stream
-            raise _Stop("connection_error", f"body cut short: {exc}", retryable=True) from None
-        except _Stop:
-            raise
-        except _NETWORK_ERRORS as exc:
-            exchange.truncated = "time" if deadline.expired else "unspecified"
-            raise _network_stop(exc, deadline) from None
-        except Exception as exc:  # zlib.error, brotli.error: a corrupt compressed body
-            exchange.truncated = "unspecified"
-            raise _Stop("not_html", f"undecodable body: {type(exc).__name__}: {exc}") from None
+            return read_body(
+                resp, decoder, exchange, self.cfg.max_bytes, deadline, self.cfg.deadline,
+                sniff=lambda head: self._sniff(result, head, exchange),
+            )  # fmt: skip
         finally:
-            exchange.body = b"".join(raw)
-            result.bytes = raw_size
-        body = b"".join(out)
-        if not sniffed:
-            self._sniff(result, body, exchange)
-        return body
+            result.bytes = len(exchange.body)
 
     @staticmethod
     def _sniff(result: FetchResult, head: bytes, exchange: Exchange) -> None:
@@ -493,7 +457,7 @@ class Fetcher:
         except _NETWORK_ERRORS as exc:  # the host answered, then the body broke off
             exchange.truncated = "time" if deadline.expired else "unspecified"
             raise _Unavailable(f"robots.txt cut short: {type(exc).__name__}: {exc}") from None
-        except Exception as exc:  # zlib.error, brotli.error: a corrupt compressed body
+        except DECODE_ERRORS as exc:  # a corrupt compressed body
             exchange.truncated = "unspecified"
             raise _Unavailable(f"robots.txt undecodable: {type(exc).__name__}: {exc}") from None
         finally:
@@ -506,6 +470,73 @@ class _Unavailable(Exception):
 
 
 # -------------------------------------------------------------------- helpers
+def read_body(resp, decoder, exchange: Exchange, cap: int, deadline: Deadline, seconds: float,
+              sniff: Callable[[bytes], None] | None = None, what: str = "body") -> bytes:  # fmt: skip
+    """The body of `resp`, decoded by `decoder` (from `decoder_for`), within `deadline`.
+
+    Live pages and archive answers alike: at most `cap` bytes as received (kept in
+    `exchange.body`, whatever happens) and after decoding. A body is complete only when it
+    ended by itself: an empty read after the watchdog shut the socket is a cut (`timeout`),
+    not the end. `sniff(first bytes)` may stop a body that is not HTML once 1 KiB is in.
+    Every outcome but a complete body is a `_Stop` naming its fetch_status.
+    """
+    raw: list[bytes] = []
+    out: list[bytes] = []
+    raw_size = out_size = 0
+    sniffed = sniff is None
+    try:
+        while True:
+            if deadline.remaining() <= 0:
+                exchange.truncated = "time"
+                raise _Stop("timeout", f"deadline of {seconds}s passed")
+            chunk = resp.raw.read1(CHUNK, decode_content=False)
+            if not chunk:
+                if deadline.expired:  # the watchdog shut the socket: a cut, not the end
+                    exchange.truncated = "time"
+                    raise _Stop("timeout", f"deadline of {seconds}s passed")
+                out.append(decoder.flush(cap))
+                break
+            if raw_size + len(chunk) > cap:
+                raw.append(chunk[: cap - raw_size])
+                raw_size = cap
+                exchange.truncated = "length"
+                raise _Stop("too_large", f"{what} over {cap} bytes")
+            raw.append(chunk)
+            raw_size += len(chunk)
+            piece = decoder.feed(chunk, cap)
+            out.append(piece)
+            out_size += len(piece)
+            if not sniffed and out_size >= SNIFF_BYTES:
+                sniffed = True
+                sniff(b"".join(out))
+    except TooLarge:
+        exchange.truncated = "length"
+        raise _Stop("too_large", f"decompressed {what} over {cap} bytes") from None
+    except IncompleteEncoding as exc:  # the server stopped inside a gzip/br stream
+        raise _Stop("connection_error", f"{what} cut short: {exc}", retryable=True) from None
+    except _Stop:
+        raise
+    except _NETWORK_ERRORS as exc:
+        exchange.truncated = "time" if deadline.expired else "unspecified"
+        raise _network_stop(exc, deadline) from None
+    except DECODE_ERRORS as exc:  # a corrupt compressed body
+        exchange.truncated = "unspecified"
+        raise _Stop("not_html", f"undecodable {what}: {type(exc).__name__}: {exc}") from None
+    finally:
+        exchange.body = b"".join(raw)
+    body = b"".join(out)
+    if not sniffed:
+        sniff(body)
+    return body
+
+
+def internal_error(url: str, exc: BaseException) -> tuple[str, str]:
+    """A bug in the crawler's own code met while fetching `url`: logged with its traceback,
+    recorded as `internal_error` (never retried, never taken for a dead link)."""
+    log.error("fetch %s: internal error", url, exc_info=exc)
+    return "internal_error", f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
+
+
 def _parse(url: str, base: Uri | None = None, what: str = "URL") -> Uri:
     try:
         return parse(url, base)

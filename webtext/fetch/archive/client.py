@@ -39,7 +39,7 @@ from webtext.fetch.archive.request import Answer, ArchiveRequestError, guarded_g
 from webtext.fetch.body import decode_body, sniff_html
 from webtext.fetch.charset import decode_html
 from webtext.fetch.crawler import backoff_delay
-from webtext.fetch.fetcher import Fetcher, FetchResult
+from webtext.fetch.fetcher import Fetcher, FetchResult, internal_error
 from webtext.fetch.warc import Exchange
 from webtext.uri import BadUrl, parse
 
@@ -111,9 +111,10 @@ class ArchiveFetcher:
             except ArchiveRequestError as exc:
                 misses.append(f"{source.kind}: {exc.status}: {exc.error}")
                 failure = failure or exc
-            except Exception as exc:  # an answer nobody foresaw: a row, not a crash
-                misses.append(f"{source.kind}: unexpected {type(exc).__name__}: {exc}")
-                failure = failure or ArchiveRequestError("connection_error", str(exc))
+            except Exception as exc:  # a bug in our own code: a row, not a crash, and said so
+                status, error = internal_error(url, exc)
+                misses.append(f"{source.kind}: {error}")
+                failure = failure or ArchiveRequestError(status, error)
         if result is not None and result.status == "ok" and refused is ASK_ARCHIVE:
             page_exchange = exchanges[-1] if exchanges else None
             verdict = archived_verdict(self, url, result.capture_time, exchanges)

@@ -11,16 +11,16 @@ from dataclasses import dataclass
 
 from requests.structures import CaseInsensitiveDict
 
-from webtext.fetch.body import TooLarge, UnsupportedEncoding, decoder_for
+from webtext.fetch.body import UnsupportedEncoding, decoder_for
 from webtext.fetch.fetcher import (
     _NETWORK_ERRORS,
-    CHUNK,
     Fetcher,
     _exchange,
     _network_stop,
     _request_exchange,
     _retry_after,
     _Stop,
+    read_body,
 )
 from webtext.fetch.guard import BlockedAddress
 from webtext.fetch.warc import Exchange
@@ -98,49 +98,15 @@ def guarded_get(fetcher: Fetcher, url: str, headers: dict[str, str], *,
 
 
 def _read(resp, exchange: Exchange, cap: int, deadline, seconds: float) -> tuple[bytes, int]:
+    """The live fetcher's body read (`read_body`: caps, deadline, a cut is not an end), its
+    outcome as an ArchiveRequestError."""
     try:
         decoder = decoder_for(resp.headers.get("Content-Encoding"))
+        body = read_body(resp, decoder, exchange, cap, deadline, seconds, what="archive body")
     except UnsupportedEncoding as exc:
         exchange.truncated = "unspecified"
         raise ArchiveRequestError("not_html", str(exc), exchanges=[exchange]) from None
-    raw: list[bytes] = []
-    out: list[bytes] = []
-    size = 0
-    try:
-        while True:
-            if deadline.remaining() <= 0:
-                exchange.truncated = "time"
-                raise ArchiveRequestError("timeout", f"deadline of {seconds}s passed")
-            chunk = resp.raw.read1(CHUNK, decode_content=False)
-            if not chunk:
-                out.append(decoder.flush(cap))
-                break
-            if size + len(chunk) > cap:
-                raw.append(chunk[: cap - size])
-                size = cap
-                exchange.truncated = "length"
-                raise ArchiveRequestError("too_large", f"archive body over {cap} bytes")
-            raw.append(chunk)
-            size += len(chunk)
-            out.append(decoder.feed(chunk, cap))
-    except TooLarge:
-        exchange.truncated = "length"
-        raise ArchiveRequestError("too_large", f"decompressed body over {cap} bytes") from None
-    except ArchiveRequestError as exc:
-        exc.exchanges = [exchange]
-        raise
     except _Stop as stop:
-        raise ArchiveRequestError(stop.status, stop.error, exchanges=[exchange]) from None
-    except _NETWORK_ERRORS as exc:
-        exchange.truncated = "time" if deadline.expired else "unspecified"
-        stop = _network_stop(exc, deadline)
         raise ArchiveRequestError(stop.status, stop.error, stop.retryable,
                                   exchanges=[exchange]) from None  # fmt: skip
-    except Exception as exc:  # zlib.error, brotli.error: a corrupt compressed body
-        exchange.truncated = "unspecified"
-        raise ArchiveRequestError(
-            "not_html", f"undecodable body: {type(exc).__name__}: {exc}", exchanges=[exchange]
-        ) from None
-    finally:
-        exchange.body = b"".join(raw)
-    return b"".join(out), size
+    return body, len(exchange.body)
