@@ -37,7 +37,7 @@ from datasketch import MinHash  # noqa: E402
 from dedup.lsh import band_keys, bucket_pairs, estimated_jaccard  # noqa: E402
 from dedup.minhash import MinHashParams, signatures, text_signatures  # noqa: E402
 from dedup.shingles import shingle_hash  # noqa: E402
-from dedup.synthetic import planted_pairs, random_corpus, write_cleaned  # noqa: E402
+from tests.synthetic_dedup import planted_pairs, random_corpus, write_cleaned  # noqa: E402
 
 _WORD = re.compile(r"[^\w\s]+")
 

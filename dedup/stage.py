@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -563,10 +562,6 @@ def _concat_dropped(layout: Layout, shards: Sequence[Shard], path: Path) -> None
             table = pq.read_table(layout.dropped(shard.index), schema=DROPPED_SCHEMA)
             if table.num_rows:
                 writer.write_table(table)
-
-
-def remove_work(work: str) -> None:
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def _as_bytes(arr: pa.Array) -> list[bytes]:

@@ -29,3 +29,14 @@ def ray_local():
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     yield ray
+
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Tests that start Ray carry the `ray` marker, so `-m "not ray"` runs without a
+    cluster: one that needs `ray_local`, directly or through another fixture, gets it here
+    (the tests that start Ray on their own, through a stage, are marked where they are)."""
+    for item in items:
+        if "ray_local" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.ray)

@@ -12,8 +12,8 @@ from datasketch.lsh import _optimal_param
 from dedup.lsh import band_keys, bucket_pairs, estimated_jaccard
 from dedup.minhash import MinHashParams, optimal_bands, signatures, text_signatures
 from dedup.shingles import exact_key_texts, shingle_hash, shingles, text_shingle_hashes
-from dedup.synthetic import article, edit, planted_pairs
 from dedup.unionfind import UnionFind, choose_survivors
+from tests.synthetic_dedup import article, edit, planted_pairs
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog. " * 5,

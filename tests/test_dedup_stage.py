@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dedup.minhash import text_signatures
-from dedup.synthetic import article, edit, page, random_corpus, write_cleaned
 from pipelines import dedup as dedup_stage
+from tests.synthetic_dedup import article, edit, page, random_corpus, write_cleaned
 from webtext.config import build_config
 from webtext.io import StageMarker
 from webtext.schemas import DOCUMENTS_SCHEMA, document_id

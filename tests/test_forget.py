@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup.synthetic import random_corpus, write_cleaned
+from tests.synthetic_dedup import random_corpus, write_cleaned
 from webtext.cli import main as cli
 from webtext.config import build_config
 from webtext.io import write_parquet_atomic

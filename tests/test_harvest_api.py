@@ -128,6 +128,7 @@ def test_wrong_secret_is_a_clear_error(monkeypatch, reddit_env):
     assert "wrong-secret" not in str(info.value)
 
 
+@pytest.mark.ray
 def test_api_source_through_the_stage(tmp_path, ray_local, reddit_env, caplog):
     caplog.set_level(logging.DEBUG)  # praw/prawcore/urllib3 debug logs included
     with RedditApiServer(CLIENT_ID, SECRET, corpus(), now=NOW) as server:

@@ -513,10 +513,6 @@ class Config(Section):
                 break
         return str(path)
 
-    @property
-    def run_path(self) -> Path:
-        return Path(self.run_dir)
-
     def fingerprint(self, *sections: str) -> str:
         """Hash of the named sections, so a stage knows if its finished output still fits."""
         data = {name: _jsonable(getattr(self, name)) for name in sections}

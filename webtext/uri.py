@@ -138,19 +138,6 @@ def origin(url: str) -> str:
     return _cached_parse(url).origin
 
 
-def host_of(url: str) -> str | None:
-    """The connection host of `url`, or None for a URL that cannot be fetched."""
-    try:
-        return _cached_parse(url).host
-    except BadUrl:
-        return None
-
-
-def to_uri(url: str) -> str:
-    """The ASCII URI string of `url` (raises BadUrl)."""
-    return str(_cached_parse(url))
-
-
 def without_userinfo(url: str) -> str:
     """`url` as written, minus a `user:password@` in its authority (read as `parse` does)."""
     match = _SCHEME.match(url.strip(_TRIM))

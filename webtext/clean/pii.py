@@ -30,7 +30,6 @@ PLACEHOLDERS = {
     "ipv4": "<IP_ADDRESS>",
     "ipv6": "<IP_ADDRESS>",
 }
-KINDS = tuple(PLACEHOLDERS)
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _SEP = r"[ .\-\u00a0]"  # between phone digit groups

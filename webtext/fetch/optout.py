@@ -226,7 +226,6 @@ class TdmRepCache:
         self._rules: dict[str, TdmRules] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
-        self.fetches = 0
 
     def cached(self, origin: str) -> TdmRules | None:
         """The origin's rules if they were fetched already (never fetches)."""
@@ -244,7 +243,6 @@ class TdmRepCache:
                 if origin in self._rules:
                     return self._rules[origin], []
             rules, exchanges = self._fetch_file(origin + TDMREP_PATH)
-            self.fetches += 1
             with self._lock:
                 self._rules[origin] = rules
             return rules, exchanges

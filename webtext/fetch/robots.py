@@ -107,7 +107,6 @@ class RobotsCache:
         self._policies: dict[str, RobotsPolicy] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
-        self.fetches = 0
 
     def policy(self, url: str) -> tuple[RobotsPolicy, bool]:
         """(policy, fetched_now): fetched_now is True for the one call that fetched it."""
@@ -121,7 +120,6 @@ class RobotsCache:
                 if key in self._policies:
                     return self._policies[key], False
             policy = self._fetch_robots(f"{key}/robots.txt")
-            self.fetches += 1
             with self._lock:
                 self._policies[key] = policy
             return policy, True

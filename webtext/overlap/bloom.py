@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -102,13 +101,6 @@ class BloomFilter:
     def load(cls, path: str | Path, m: int, k: int, mmap: bool = True) -> BloomFilter:
         bits = np.memmap(path, np.uint8, mode="r") if mmap else np.fromfile(path, np.uint8)
         return cls(m, k, bits)
-
-
-@dataclass
-class PartitionSpec:
-    file: str
-    m: int
-    n: int
 
 
 class PartitionedBloom:

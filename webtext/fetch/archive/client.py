@@ -81,7 +81,6 @@ class ArchiveFetcher:
         self._rng = random.Random(0)
         self._lock = threading.Lock()
         self.requests_made = 0
-        self.cdx_requests = 0
         self._robots_memo: dict = {}  # (robots.txt URL, capture time) -> archived policy
         # URLs whose live host answered (live_then_archive): its robots.txt and tdmrep.json
         # let the live request through, so they allow the archived copy too (consent.py)
@@ -187,8 +186,6 @@ class ArchiveFetcher:
             cached = self.cache.get(request_url)
             if cached is None:
                 answer = self._call(i, request_url, {}, exchanges, read_body_for=(200, 404))
-                with self._lock:
-                    self.cdx_requests += 1
                 if answer.status not in (200, 404):
                     raise ArchiveRequestError(
                         "http_error", f"CDX lookup answered HTTP {answer.status}"

@@ -31,7 +31,6 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next = 0.0  # used when there is no shared file
         self._slots = threading.BoundedSemaphore(concurrency)
-        self.waited = 0.0
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -70,7 +69,6 @@ class RateLimiter:
         (a loaded machine) pushes the next request back instead of bunching it up."""
         with self._slots:
             while (wait := self._claim()) > 0:
-                self.waited += wait
                 time.sleep(wait)
             yield
 

@@ -1,6 +1,6 @@
 """`extract(html, url) -> str` callables for `../shared/tools/eval_extract.py --extractor`.
 
-    python ../shared/tools/eval_extract.py --extractor webtext.extract.bench_entry:extract_default
+    python ../shared/tools/eval_extract.py --extractor bench/extract_entry.py:extract_default
 
 `extract_<mode>` go through the full `Extractor` (worker subprocess, time limit), so the
 figures include the isolation overhead; `inline_<mode>` call the method in-process.
