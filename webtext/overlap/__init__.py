@@ -1,5 +1,6 @@
 """Train/test n-gram overlap (GPT-2 paper, section 4): normalisation, 8-gram hashes, Bloom
-filters built on Ray, and the overlap report."""
+filters (their tasks here; the Ray build of a run's filter is `pipelines/overlap.py`, reached
+through the stage table), and the overlap report."""
 
 from __future__ import annotations
 
