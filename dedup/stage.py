@@ -179,15 +179,12 @@ class _Rows:
 def signature_task(
     shard: Shard, *, work: str, params: MinHashParams, num_buckets: int, batch_size: int
 ) -> dict[str, int]:
-    """Signatures, metadata and bucket records of one cleaned shard (skipped when done).
+    """Signatures, metadata and bucket records of one cleaned shard.
 
     Every output is streamed to its file batch by batch, so the task holds one batch of
     documents, never the shard; the signature file is renamed into place last.
     """
     layout = Layout(Path(work))
-    last = layout.bucket(num_buckets - 1, "exact", shard.index)
-    if layout.sig(shard.index).exists() and last.exists():
-        return {"docs": shard.rows, "no_shingles": -1, "skipped": 1}
     no_shingles = row = 0
     with contextlib.ExitStack() as stack:
 
@@ -229,7 +226,7 @@ def signature_task(
             row += n
         if row != shard.rows:
             raise ValueError(f"{shard.path}: expected {shard.rows} rows, read {row}")
-    return {"docs": shard.rows, "no_shingles": no_shingles, "skipped": 0}
+    return {"docs": shard.rows, "no_shingles": no_shingles}
 
 
 def _batches(path: str, batch_size: int, columns: list[str] | None = None):
@@ -266,12 +263,9 @@ def _records(chunks: list[np.ndarray]) -> np.ndarray:
 def edge_task(
     partition: int, *, work: str, shards: Sequence[Shard], params: MinHashParams
 ) -> dict[str, int]:
-    """Verified near and exact edges of one bucket partition (skipped when done)."""
+    """Verified near and exact edges of one bucket partition."""
     layout = Layout(Path(work))
     out = layout.edges(partition)
-    if out.exists():
-        with np.load(out) as z:
-            return {"candidates": int(z["candidates"]), "near": len(z["near"]), "skipped": 1}
     folder = layout.bucket(partition, "near", 0).parent
 
     def load(kind: str) -> np.ndarray:
@@ -298,7 +292,7 @@ def edge_task(
     near = np.concatenate(kept)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, near=near, exact=exact_pairs, candidates=np.int64(len(pairs)))
-    return {"candidates": len(pairs), "near": len(near), "skipped": 0}
+    return {"candidates": len(pairs), "near": len(near)}
 
 
 # ---------------------------------------------------------------------- 3. cluster
@@ -363,8 +357,6 @@ def provenance_task(
     """Send each duplicate's URL and provenance to its survivor's shard; list the dropped."""
     layout = Layout(Path(work))
     done = layout.dropped(shard.index)
-    if done.exists():
-        return pq.ParquetFile(done).metadata.num_rows
     with np.load(layout.assign(shard.index)) as z:
         a = {k: z[k] for k in z.files}
     table = _rows_of(shard.path, a["row"], batch_size)
@@ -452,8 +444,6 @@ def _merged(layout: Layout, shard: Shard) -> dict[int, dict[str, Any]]:
 def write_task(shard: Shard, *, work: str, out_dir: str, batch_size: int) -> int:
     """documents/part-S.parquet: the shard's survivors with their clusters' provenance."""
     out = Path(out_dir) / f"part-{shard.index:05d}.parquet"
-    if out.exists():
-        return pq.ParquetFile(out).metadata.num_rows
     layout = Layout(Path(work))
     with np.load(layout.assign(shard.index)) as z:
         dropped_rows = set(z["row"][z["reason"] != _KEEP].tolist())

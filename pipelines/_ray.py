@@ -55,6 +55,7 @@ def map_shards(
     max_retries: int = 3,
     unit: str = "shard",
     records: tuple[str, int | None] | None = None,
+    on_result: Callable[[int, T], None] | None = None,
     **kwargs: Any,
 ) -> list[T]:
     """Run `fn(item, **kwargs)` as one Ray task per item; results in the order of `items`.
@@ -93,6 +94,8 @@ def map_shards(
             done, pending = ray.wait(pending, num_returns=1, timeout=None if rec is None else 1.0)
             for ref in done:
                 results[index[ref]] = ray.get(ref)
+                if on_result is not None:
+                    on_result(index[ref], results[index[ref]])
                 bar.update()
             if rec is not None:
                 _show_records(rec, ray.get(counter.get.remote()), records[0])

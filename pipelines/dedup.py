@@ -3,14 +3,13 @@
 `dedup.execution` picks the in-process execution (`local`), Ray (`ray`), or by corpus size
 (`auto`: Ray from `dedup.ray_min_documents` documents). Both run the same task functions of
 `dedup.stage` and give the same bytes. Work files live in `<run_dir>/dedup/work-<fp>/`
-(the fingerprint of the config the output depends on), so an interrupted run resumes
+(the stage's fingerprint: settings and inputs), so an interrupted run resumes
 where it stopped and a changed config never mixes with old work; after success only the
 signatures (`sig/sig-N.npy`, datasketch-compatible uint32 [docs, num_perm]) are kept.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -19,15 +18,12 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from dedup.minhash import MinHashParams, optimal_bands
-from dedup.stage import Shard, local_executor, run_dedup
+from dedup.stage import Layout, Shard, run_dedup
+from pipelines.engine import Inputs, Stage, StageRun, Task, run_stage
 from webtext.config import Config, ConfigError, DedupConfig
-from webtext.io import StageMarker, clean_temp_files, combine_fingerprint, file_digest
-from webtext.layout import migrate_layout
-from webtext.paths import RunPaths
+from webtext.paths import RunPaths, part_files, part_name
 from webtext.progress import log
 
-STAGE = "dedup"
-_PART = re.compile(r"part-(\d+)\.parquet")
 # keys that change how dedup runs, not what it outputs
 _EXECUTION_KEYS = {"execution", "ray_min_documents", "batch_size"}
 
@@ -59,33 +55,12 @@ def minhash_params(cfg: DedupConfig) -> MinHashParams:
     )
 
 
-def fingerprint(cfg: Config) -> str:
-    """What the output depends on: the dedup algorithm's config and the bytes of every
-    cleaned/part-N (which carry the clean config and their pages' digests)."""
-    algo = {k: v for k, v in cfg.dedup.model_dump().items() if k not in _EXECUTION_KEYS}
-    paths = RunPaths.of(cfg.run_dir)
-    inputs = sorted(paths.cleaned.glob("part-*.parquet")) if paths.cleaned.is_dir() else []
-    digests = [[p.name, file_digest(p)] for p in inputs]
-    from webtext.takedown import TakedownError, lists_digest
-
-    try:
-        lists = lists_digest(cfg.optout.lists)
-    except TakedownError as exc:
-        raise ConfigError(str(exc)) from None
-    return combine_fingerprint(cfg.fingerprint("overlap"), algo, digests, *([lists] if lists else []))
-
-
 def input_shards(paths: RunPaths) -> list[Shard]:
     """Every cleaned/part-N.parquet (kept pages) by N, with global row offsets."""
     if not paths.cleaned.is_dir():
         raise FileNotFoundError(f"{paths.cleaned} does not exist: run `webtext clean` first")
-    found = []
-    for path in paths.cleaned.glob("part-*.parquet"):
-        match = _PART.fullmatch(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
     shards, offset = [], 0
-    for index, path in sorted(found):
+    for index, path in part_files(paths.cleaned):
         try:
             rows = pq.ParquetFile(path).metadata.num_rows
         except Exception as exc:  # noqa: BLE001 - name the file, keep the cause
@@ -140,26 +115,59 @@ def _use_ray(cfg: Config, docs: int) -> bool:
     return cfg.dedup.execution == "ray"
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    paths = RunPaths.of(Path(cfg.run_dir).resolve())  # absolute: Ray workers have other cwds
-    migrate_layout(paths)  # a run written before the layout change
-    fp = fingerprint(cfg)
-    marker = StageMarker(cfg.run_dir, STAGE)
-    if marker.is_done(fp):
-        log.info("dedup: already done (%s)", marker.path)
-        return (marker.read() or {}).get("stats", {})
+def inputs(run: StageRun) -> Inputs:
+    if not run.paths.cleaned.is_dir():
+        return Inputs(missing=f"{run.paths.cleaned} does not exist: run `webtext clean` first")
+    from webtext.takedown import TakedownError, lists_digest
+
+    try:
+        lists = lists_digest(run.cfg.optout.lists)
+    except TakedownError as exc:
+        raise ConfigError(str(exc)) from None
+    return Inputs(files=tuple(p for _, p in part_files(run.paths.cleaned)),
+                  identity=[lists] if lists else None)  # fmt: skip
+
+
+def first_tasks(run: StageRun) -> tuple[str, list[Task]]:
+    return "signatures", [Task(key=part_name(s.index, ""), payload=s) for s in input_shards(run.paths)]
+
+
+def _task_key(item: Any) -> str:
+    return part_name(item.index, "") if isinstance(item, Shard) else f"bucket-{item:05d}"
+
+
+def _engine_executor(run: StageRun, work: Path, local: bool):
+    """run_dedup's executor: each of its phases through the driver (records, resume); every
+    task depends on all inputs (global row ids), so the stage's fingerprint is its identity."""
+    layout = Layout(work)
+    outputs = {
+        "signatures": lambda s: (layout.sig(s.index),),
+        "edges": lambda p: (layout.edges(p),),
+        "provenance": lambda s: (layout.dropped(s.index),),
+        "write": lambda s: (run.paths.documents / part_name(s.index),),
+    }
+
+    def execute(fn, items, *, desc: str, **kwargs: Any) -> list[Any]:
+        phase = desc.removeprefix("dedup ")
+        tasks = [Task(key=_task_key(item), payload=item, identity=work.name,
+                      outputs=tuple(str(p) for p in outputs[phase](item))) for item in items]  # fmt: skip
+        return run.map(phase, fn, tasks, desc=desc, local=local, **kwargs)
+
+    return execute
+
+
+def execute(run: StageRun) -> dict[str, Any]:
+    cfg, paths = run.cfg, run.paths
     shards = input_shards(paths)
     params = minhash_params(cfg.dedup)
-    work = paths.dedup_work / f"work-{fp}"
-    if not work.is_dir():  # a fresh start: outputs of any other config are stale
-        marker.clear()
-        for old in paths.dedup_work.glob("work-*"):
-            shutil.rmtree(old, ignore_errors=True)
-        for old in paths.documents.glob("part-*.parquet"):
-            old.unlink()
-        work.mkdir(parents=True)
+    work = paths.dedup_work / f"work-{run.fingerprint}"
+    if paths.dedup_work.is_dir():
+        for old in paths.dedup_work.glob("work-*"):  # work of other settings or inputs
+            if old != work:
+                shutil.rmtree(old, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     paths.documents.mkdir(parents=True, exist_ok=True)
-    clean_temp_files(paths.documents)
+    run.remove_orphans(paths.documents, "part-*.parquet", [part_name(s.index) for s in shards])
     docs = sum(s.rows for s in shards)
     use_ray = _use_ray(cfg, docs)
     kwargs = dict(
@@ -173,21 +181,41 @@ def run(cfg: Config) -> dict[str, Any]:
     )
     log.info("dedup: %d documents in %d shards, %s, %s", docs, len(shards), params,
              "ray" if use_ray else "in-process")  # fmt: skip
+    executor = _engine_executor(run, work, local=not use_ray)
     if use_ray:
-        from pipelines._ray import map_shards, ray_session
+        from pipelines._ray import ray_session
 
         with ray_session(cfg.ray):
-            stats = run_dedup(shards, executor=map_shards, **kwargs)
+            stats = run_dedup(shards, executor=executor, **kwargs)
     else:
-        stats = run_dedup(shards, executor=local_executor, **kwargs)
+        stats = run_dedup(shards, executor=executor, **kwargs)
     stats["execution"] = "ray" if use_ray else "local"
     stats.update(_takedown(cfg, paths))
     for name in ("buckets", "edges", "assign", "prov", "dropped"):
         shutil.rmtree(work / name, ignore_errors=True)
-    marker.mark_done(fp, stats)
-    log.info(
-        "dedup: %d documents in, %d exact and %d near duplicates in %d clusters, %d out",
-        stats["docs_in"], stats["exact_duplicates"], stats["near_duplicates"],
-        stats["clusters"], stats["docs_out"],
-    )  # fmt: skip
     return stats
+
+
+def summary(stats: dict[str, Any]) -> str:
+    return (f"{stats['docs_in']} documents in, {stats['exact_duplicates']} exact and "
+            f"{stats['near_duplicates']} near duplicates in {stats['clusters']} clusters, "
+            f"{stats['docs_out']} out")  # fmt: skip
+
+
+STAGE = Stage(
+    name="dedup",
+    description="cleaned pages -> exact and near-duplicate free corpus (documents/)",
+    sections=("dedup", "overlap"),
+    after=("clean",),
+    inputs=inputs,
+    execute=execute,
+    first_tasks=first_tasks,
+    pace={"dedup": frozenset(_EXECUTION_KEYS)},
+    outputs=("documents",),
+    summary=summary,
+    ray=False,  # in-process or Ray by corpus size (dedup.execution)
+)
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    return run_stage(STAGE, cfg)

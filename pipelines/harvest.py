@@ -1,51 +1,26 @@
 """`webtext harvest`: Reddit submissions -> one row per canonical link in links/.
 
-1. map: one Ray task per dump file (and the praw source, in the driver) filters submissions
-   and spills link rows into hash-partitioned files under `_work/harvest/<fingerprint>/`;
-2. reduce: one Ray task per links file de-duplicates canonical URLs bucket by bucket,
-   applies `harvest.karma` and writes `links/part-NNNNN.parquet` (every index, even empty),
-   and `optout/part-NNNNN.parquet` for the links a takedown list kept from the crawl;
-3. `stats/links.json` and the stage marker.
-
-Finished map and reduce outputs are reused on a rerun; a finished stage returns at once.
+Two phases through the driver:
+1. map: one task per dump file (and the praw source, in this process: one client, one
+   rate-limit budget) filters submissions and spills link rows into hash-partitioned files
+   (`webtext.reddit.spill.spill_dump`);
+2. reduce: one task per links file de-duplicates canonical URLs bucket by bucket, applies
+   `harvest.karma` and writes `links/part-NNNNN.parquet` (every index, even empty), and
+   `optout/part-NNNNN.parquet` for the links a takedown list kept from the crawl;
+then `stats/links.json`. The dumps are identified by path, size and mtime (too big to hash).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipelines.engine import Inputs, Stage, StageRun, Task, run_stage
 from webtext.config import Config, ConfigError
-from webtext.io import (
-    StageMarker,
-    clean_temp_files,
-    combine_fingerprint,
-    read_json,
-    shard_name,
-    stat_identity,
-    write_json_atomic,
-)
-from webtext.layout import migrate_layout
-from webtext.paths import RunPaths
-from webtext.progress import log
-
-STAGE = "harvest"
-
-
-def fingerprint(cfg: Config, dumps: list[Path]) -> str:
-    """The config and the dumps as they are on disk (path, size, mtime: too big to hash)."""
-    from webtext.takedown import TakedownError, lists_digest
-
-    try:
-        lists = lists_digest(cfg.optout.lists)
-    except TakedownError as exc:
-        raise ConfigError(str(exc)) from None
-    return combine_fingerprint(
-        cfg.fingerprint("source", "harvest"), stat_identity(dumps), *([lists] if lists else [])
-    )
+from webtext.io import stat_identity, write_json_atomic
+from webtext.paths import part_name
 
 
 def source_dumps(cfg: Config) -> list[Path]:
@@ -58,78 +33,32 @@ def source_dumps(cfg: Config) -> list[Path]:
         raise ConfigError(str(exc)) from None
 
 
-def _harvest_api(cfg: Config, spill_root: Path) -> dict[str, Any]:
-    """The praw source, in the driver (one client, one rate-limit budget)."""
-    from webtext.reddit.api import iter_api_records
-    from webtext.reddit.dumps import ReadReport, Submission
-    from webtext.reddit.spill import spill_records
-
-    api = cfg.source.reddit_api
-    key = hashlib.blake2b(api.model_dump_json().encode(), digest_size=4).hexdigest()
-    final_dir = spill_root / f"reddit_api-{key}"
-    done = read_json(final_dir / "stats.json")
-    if done is not None:
-        return {**done, "skipped": True, "spill_dir": str(final_dir)}
-    report = ReadReport("reddit_api", strict=cfg.source.strict)
-    log.info(
-        "harvest: reading r/%s (%s) from the Reddit API", "+".join(api.subreddits), api.listing
-    )
-
-    def blocks(size: int = 1000):
-        numbers: list[int] = []
-        subs: list[Submission] = []
-        for i, record in enumerate(iter_api_records(api), 1):
-            report.lines += 1
-            numbers.append(i)
-            subs.append(Submission.from_dict(record))
-            if len(subs) == size:
-                yield numbers, subs
-                numbers, subs = [], []
-        yield numbers, subs
-
-    stats = spill_records(blocks(), report, final_dir, cfg.harvest)
-    return {**stats, "skipped": False, "spill_dir": str(final_dir)}
-
-
-def _map_dumps(cfg: Config, dumps: list[Path], spill_root: Path) -> list[dict[str, Any]]:
-    from pipelines._ray import map_shards
-    from webtext.reddit.dumps import MalformedInputError
-    from webtext.reddit.spill import spill_dump
+def _lists_digest(cfg: Config) -> str | None:
+    from webtext.takedown import TakedownError, lists_digest
 
     try:
-        return map_shards(
-            spill_dump,
-            [str(p) for p in dumps],
-            desc="harvest: read dumps",
-            unit="dump",
-            records=("bytes", sum(p.stat().st_size for p in dumps)),
-            spill_root=str(spill_root),
-            cfg=cfg.harvest,
-            strict=cfg.source.strict,
-            sample_size=cfg.source.malformed_sample,
-        )
-    except MalformedInputError as exc:  # Ray re-raises the task's error as its own subclass
-        message = str(exc).strip().splitlines()[-1]
-        if "MalformedInputError: " in message:
-            message = message.split("MalformedInputError: ", 1)[1]
-        raise MalformedInputError(message) from None
+        return lists_digest(cfg.optout.lists)
+    except TakedownError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _remove_stale_links(folder: Path, num_partitions: int) -> None:
-    """Drop part files beyond num_partitions (left by a run with more partitions)."""
-    for path in folder.glob("part-*.parquet") if folder.is_dir() else []:
-        try:
-            index = int(path.stem.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if index >= num_partitions:
-            path.unlink()
+def inputs(run: StageRun) -> Inputs:
+    cfg = run.cfg
+    if not cfg.source.pushshift and cfg.source.reddit_api is None:
+        raise ConfigError("harvest needs a source: set source.pushshift and/or source.reddit_api")
+    lists = _lists_digest(cfg)
+    return Inputs(identity=[stat_identity(source_dumps(cfg)), *([lists] if lists else [])])
 
 
-def _drop_empty_dir(folder: Path) -> None:
-    """optout/ with no file left goes: an empty folder is no dataset (load_dataset fails)."""
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+def map_tasks(run: StageRun) -> tuple[str, list[Task]]:
+    from webtext.reddit.spill import source_key
+
+    out = []
+    for dump in source_dumps(run.cfg):
+        out.append(Task(key=source_key(dump), payload={"path": str(dump)},
+                        identity=stat_identity([dump]), records=dump.stat().st_size,
+                        scratch="stage"))  # fmt: skip
+    return "map", out
 
 
 def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]]) -> dict[str, Any]:
@@ -168,59 +97,42 @@ def summarize(maps: list[dict[str, Any]], reduces: list[dict[str, Any]]) -> dict
     }
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    from pipelines._ray import map_shards, ray_session
-    from webtext.reddit.spill import reduce_partition
-
-    paths = RunPaths.of(cfg.run_dir)
-    migrate_layout(paths)  # a run written before the layout change
-    if not cfg.source.pushshift and cfg.source.reddit_api is None:
-        raise ConfigError("harvest needs a source: set source.pushshift and/or source.reddit_api")
-    dumps = source_dumps(cfg)
-    fp = fingerprint(cfg, dumps)
-    marker = StageMarker(cfg.run_dir, STAGE)
-    if marker.is_done(fp):
-        log.info("harvest: already done (fingerprint %s), %s", fp, paths.links)
-        return marker.read()["stats"]
+def execute(run: StageRun) -> dict[str, Any]:
+    from webtext.reddit.dumps import MalformedInputError
+    from webtext.reddit.spill import reduce_partition, spill_api, spill_dump
     from webtext.takedown import TakedownError, load_lists
 
+    cfg, paths = run.cfg, run.paths
     try:
         load_lists(cfg.optout.lists)  # a bad list is an error before any work
     except TakedownError as exc:
         raise ConfigError(str(exc)) from None
-    work = paths.work / STAGE / fp
-    spill_root, done_dir = work / "spill", work / "reduce"
-    spill_root.mkdir(parents=True, exist_ok=True)
-    paths.links.mkdir(parents=True, exist_ok=True)
-    clean_temp_files(paths.links)
-    for folder in (paths.links, paths.optout):
-        _remove_stale_links(folder, cfg.harvest.num_partitions)
-    if paths.optout.is_dir():
-        clean_temp_files(paths.optout)
-    log.info(
-        "harvest: %d dump file(s)%s -> %d links file(s)",
-        len(dumps),
-        " + Reddit API" if cfg.source.reddit_api else "",
-        cfg.harvest.num_partitions,
-    )
-
+    phase, dumps = map_tasks(run)
     maps: list[dict[str, Any]] = []
     if cfg.source.reddit_api is not None:
-        maps.append(_harvest_api(cfg, spill_root))
-    with ray_session(cfg.ray):
-        maps += _map_dumps(cfg, dumps, spill_root)
-        reduces = map_shards(
-            reduce_partition,
-            list(range(cfg.harvest.num_partitions)),
-            desc="harvest: dedup links",
-            unit="partition",
-            spill_dirs=[m["spill_dir"] for m in maps],
-            links_dir=str(paths.links),
-            optout_dir=str(paths.optout),
-            done_dir=str(done_dir),
-            cfg=cfg.harvest,
-            takedown_lists=list(cfg.optout.lists),
-        )
+        api = Task(key="reddit_api", payload={}, identity=cfg.source.reddit_api.model_dump_json(),
+                   scratch="stage")  # fmt: skip
+        maps += run.map(phase, spill_api, [api], local=True, unit="source",
+                        api=cfg.source.reddit_api, cfg=cfg.harvest, strict=cfg.source.strict)
+    try:
+        maps += run.map(phase, spill_dump, dumps, desc="harvest: read dumps", unit="dump",
+                        records="bytes", cfg=cfg.harvest, strict=cfg.source.strict,
+                        sample_size=cfg.source.malformed_sample)  # fmt: skip
+    except MalformedInputError as exc:  # Ray re-raises the task's error as its own subclass
+        message = str(exc).strip().splitlines()[-1]
+        if "MalformedInputError: " in message:
+            message = message.split("MalformedInputError: ", 1)[1]
+        raise MalformedInputError(message) from None
+    spill_dirs = sorted(m["spill_dir"] for m in maps)
+    partitions = range(cfg.harvest.num_partitions)
+    reduce = [Task(key=part_name(p, ""), payload=p, identity=[Path(d).name for d in spill_dirs],
+                   outputs=(str(paths.links / part_name(p)),)) for p in partitions]  # fmt: skip
+    for folder in (paths.links, paths.optout):
+        run.remove_orphans(folder, "part-*.parquet", [part_name(p) for p in partitions])
+    reduces = run.map("reduce", reduce_partition, reduce, desc="harvest: dedup links",
+                      unit="partition", spill_dirs=spill_dirs, links_dir=str(paths.links),
+                      optout_dir=str(paths.optout), cfg=cfg.harvest,
+                      takedown_lists=list(cfg.optout.lists))  # fmt: skip
     stats = summarize(maps, reduces)
     stats["work_skipped"] = {
         "sources": sum(bool(m.get("skipped")) for m in maps),
@@ -229,20 +141,31 @@ def run(cfg: Config) -> dict[str, Any]:
     rss = [m.get("peak_rss_mb", 0) for m in maps] + [r.get("peak_rss_mb", 0) for r in reduces]
     stats["peak_task_rss_mb"] = round(max(rss, default=0.0), 1)
     stats["task_cpu_s"] = round(sum(x.get("cpu_s", 0.0) for x in maps + reduces), 2)
-    missing = [
-        i for i in range(cfg.harvest.num_partitions) if not (paths.links / shard_name(i)).exists()
-    ]
-    if missing:  # pragma: no cover - reduce_partition always writes its file
-        raise RuntimeError(f"harvest: links files missing for partitions {missing}")
-    _drop_empty_dir(paths.optout)
+    if paths.optout.is_dir() and not any(paths.optout.iterdir()):
+        paths.optout.rmdir()  # an empty folder is no dataset (load_dataset fails on it)
     write_json_atomic(paths.links_stats, stats)
-    marker.mark_done(fp, stats)
-    log.info(
-        "harvest: %d records, %d malformed, %d submissions kept -> %d URLs; dropped %s",
-        stats["records_read"],
-        stats["malformed"],
-        stats["submissions_kept"],
-        stats["urls_kept"],
-        json.dumps(stats["dropped"], sort_keys=True),
-    )
     return stats
+
+
+def summary(stats: dict[str, Any]) -> str:
+    return (f"{stats['records_read']} records, {stats['malformed']} malformed, "
+            f"{stats['submissions_kept']} submissions kept -> {stats['urls_kept']} URLs; "
+            f"dropped {json.dumps(stats['dropped'], sort_keys=True)}")  # fmt: skip
+
+
+STAGE = Stage(
+    name="harvest",
+    description="Reddit submissions -> canonical links (links/)",
+    sections=("source", "harvest"),
+    after=(),
+    inputs=inputs,
+    execute=execute,
+    first_tasks=map_tasks,
+    outputs=("links", "optout"),
+    summary=summary,
+    clear_work=True,
+)
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    return run_stage(STAGE, cfg)

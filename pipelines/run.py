@@ -1,64 +1,70 @@
-"""`webtext run`: every stage in order, each skipping finished work, then ledger and report.
+"""`webtext run`: every stage in order, each skipping finished work, then ledger and report;
+`webtext plan` (= `webtext run --dry-run`): what that would do now, and why.
 
-Kill it at any moment and run it again: stages resume from their per-shard outputs, and the
+Kill it at any moment and run it again: stages resume from their per-task outputs, and the
 final shards are byte-identical to an uninterrupted run's. A finished run does no work.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import time
 from typing import Any
 
-from pipelines._ray import ray_session
+from pipelines import clean, crawl, dedup, extract, harvest, tokenize
+from pipelines.engine import format_plan, plan_pipeline, run_pipeline
 from webtext.config import Config
-from webtext.io import StageMarker, combine_fingerprint, stat_identity
-from webtext.layout import migrate_layout
 from webtext.paths import RunPaths
-from webtext.report.ledger import build_ledger
-from webtext.report.run_report import build_report, funnel_table, write_stats
 
 log = logging.getLogger("webtext.run")
 
-CORPUS_STAGES = ["harvest", "crawl", "clean", "dedup", "tokenize"]
+STAGES = [harvest.STAGE, crawl.STAGE, extract.STAGE, clean.STAGE, dedup.STAGE, tokenize.STAGE]
+CORPUS_STAGES = [s.name for s in STAGES]
 
 
 def stages_of(cfg: Config) -> list[str]:
     return CORPUS_STAGES + (["train"] if cfg.train is not None else [])
 
 
-def run(cfg: Config) -> dict[str, Any]:
+def _train(cfg: Config) -> dict[str, Any]:
+    from pipelines.train import run as train
+
+    return train(cfg)
+
+
+def _finish(cfg: Config, stage_stats: dict[str, Any]) -> dict[str, Any]:
+    from webtext.report.ledger import build_ledger
+    from webtext.report.run_report import build_report, write_stats
+
     paths = RunPaths.of(cfg.run_dir)
-    migrate_layout(paths)  # a run written before the layout change
-    marker = StageMarker(cfg.run_dir, "run")
-    # the whole config and the dumps on disk: a changed dump reruns what depends on it
-    from pipelines.harvest import source_dumps
-
-    fingerprint = combine_fingerprint(cfg.fingerprint(*Config.model_fields),
-                                      stat_identity(source_dumps(cfg)))  # fmt: skip
-    if marker.is_done(fingerprint):
-        stats = (marker.read() or {}).get("stats", {})
-        log.info("run in %s is already complete: nothing to do", paths.root)
-        print(funnel_table(stats.get("funnel", {})), end="")
-        print(f"report: {paths.report}")
-        return stats
-
-    stage_stats: dict[str, Any] = {}
-    with ray_session(cfg.ray):
-        for stage in stages_of(cfg):
-            start = time.monotonic()
-            log.info("stage %s: starting", stage)
-            module = importlib.import_module(f"pipelines.{stage}")
-            stage_stats[stage] = module.run(cfg)
-            log.info("stage %s: finished in %.1fs", stage, time.monotonic() - start)
-
     fates = build_ledger(cfg.run_dir)
     stats = write_stats(cfg.run_dir, stage_stats, fates)
     if cfg.report.enabled:
         train_dir = paths.train_dir(cfg.train.out_dir) if cfg.train is not None else None
         build_report(cfg.run_dir, stats, top=cfg.report.top_domains, train_dir=train_dir)
-    marker.mark_done(fingerprint, stats)
-    print(funnel_table(stats["funnel"]), end="")
-    print(f"report: {paths.report}")
     return stats
+
+
+def _print_funnel(cfg: Config):
+    def done(stats: dict[str, Any]) -> None:
+        from webtext.report.run_report import funnel_table
+
+        print(funnel_table(stats.get("funnel", {})), end="")
+        print(f"report: {RunPaths.of(cfg.run_dir).report}")
+
+    return done
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    extra = [("train", _train)] if cfg.train is not None else []
+    return run_pipeline(STAGES, cfg, extra=extra, finish=_finish, done=_print_funnel(cfg))
+
+
+def plan(cfg: Config) -> dict[str, Any]:
+    """Print, per stage, tasks done / to do / stale and why; touches nothing."""
+    plans = plan_pipeline(STAGES, cfg)
+    text = format_plan(plans)
+    if cfg.train is not None:
+        text += "train: resumes from its latest checkpoint when the shards are the same\n"
+    print(text, end="")
+    return {"stages": [p.__dict__ for p in plans],
+            "nothing_to_do": all(p.state == "done" for p in plans)}  # fmt: skip

@@ -29,7 +29,8 @@ STAGES: dict[str, str] = {
     "dedup": "cleaned pages -> exact and near-duplicate free corpus (documents/)",
     "tokenize": "documents -> GPT-2 token shards (shards/)",
     "train": "token shards -> GPT-2 checkpoints (train/)",
-    "run": "every stage in order, skipping finished work",
+    "run": "every stage in order, skipping finished work (--dry-run: only say what it would do)",
+    "plan": "per stage: tasks done / to do / stale, and which setting or input changed",
 }
 
 # tool command -> (module with add_arguments(parser) and main(args) -> int, help)
@@ -67,6 +68,10 @@ def _stage_parser(prog: str, command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"{prog} {command}", description=STAGES.get(command))
     parser.add_argument("config", help="YAML config file")
     add_set_argument(parser)
+    if command == "run":
+        parser.add_argument("--dry-run", action="store_true",
+                            help="print what the run would do now and why (`webtext plan`); "
+                            "touch nothing")  # fmt: skip
     return parser
 
 
@@ -116,14 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "config":
         print(cfg.to_yaml(), end="")
         return 0
+    if getattr(args, "dry_run", False):
+        command = "plan"
     start = time.monotonic()
     try:
         stats = run_stage(command, cfg)
     except (ConfigError, DriverMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    log.info("%s finished in %.1fs", command, time.monotonic() - start)
-    if stats is not None and command != "run":
+    if command != "plan":
+        log.info("%s finished in %.1fs", command, time.monotonic() - start)
+    if stats is not None and command not in ("run", "plan"):
         print(json.dumps(stats, indent=2, sort_keys=True, default=str))
     return 0
 

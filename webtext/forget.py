@@ -33,12 +33,13 @@ import pyarrow.parquet as pq
 
 from webtext.io import (
     StageMarker,
-    combine_fingerprint,
+    file_digest,
     read_json,
+    stage_fingerprint,
     write_json_atomic,
     write_parquet_atomic,
 )
-from webtext.paths import RunPaths
+from webtext.paths import RunPaths, part_files
 from webtext.takedown import Takedown
 
 FORGET_LOG = "forget.log"
@@ -311,18 +312,16 @@ def apply_reshard(shards_dir: str | Path, plan: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------ the run
 def _update_tokenize_marker(run_dir: Path, index: dict[str, Any]) -> None:
-    """The tokenize stage stays 'done' for the documents as they are now."""
-    from webtext.tokenize.stage import source_identity
-
+    """The tokenize stage stays 'done' for the documents as they are now (its fingerprint
+    recomputed from the settings it recorded and the documents' digests)."""
     marker = StageMarker(run_dir, "tokenize")
     data = marker.read()
-    if not data or "config_fingerprint" not in data:
+    if not data or "settings_fingerprint" not in data:
         marker.clear()  # a rerun re-plans; with the same documents it writes the same bytes
         return
     paths = RunPaths.of(run_dir)
-    inputs = sorted(paths.documents.glob("part-*.parquet"))
-    fingerprint = combine_fingerprint(data["config_fingerprint"],
-                                      [source_identity(p) for p in inputs])  # fmt: skip
+    inputs = [p for _, p in part_files(paths.documents)]
+    fingerprint = stage_fingerprint(data["settings_fingerprint"], [file_digest(p) for p in inputs])
     stats = dict(data.get("stats", {}))
     total_rows = total_tokens = 0
     for split, t in index["totals"].items():
@@ -331,7 +330,8 @@ def _update_tokenize_marker(run_dir: Path, index: dict[str, Any]) -> None:
         total_rows += t["rows"]
         total_tokens += t["tokens"]
     stats["documents"], stats["tokens"] = total_rows, total_tokens
-    marker.mark_done(fingerprint, stats, config_fingerprint=data["config_fingerprint"])
+    marker.mark_done(fingerprint, stats, settings_fingerprint=data["settings_fingerprint"],
+                     inputs={str(p.relative_to(paths.root)): file_digest(p) for p in inputs})  # fmt: skip
 
 
 def _refresh_reports(run_dir: Path) -> None:

@@ -149,6 +149,13 @@ def combine_fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def stage_fingerprint(settings_fp: str, digests: list[str], identity: Any = None) -> str:
+    """A stage's fingerprint: its settings and the digests of its input files (+ anything
+    else its inputs are, e.g. dumps on disk). The driver computes it before running a
+    stage; `forget`, which rewrites documents/, recomputes tokenize's with it."""
+    return combine_fingerprint(settings_fp, sorted(digests), identity)
+
+
 class StageMarker:
     """`<run_dir>/_state/<stage>.json`: written last, after every output of the stage.
 

@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+_PART = re.compile(r"part-(\d+)\.parquet")
+
+
+def part_files(folder: Path) -> list[tuple[int, Path]]:
+    """(N, path) of every `part-N.parquet` in a stage folder, by N (none if it is absent)."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _PART.fullmatch(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def part_name(index: int, suffix: str = ".parquet") -> str:
+    """`part-00007.parquet`: the one spelling of shard file names."""
+    return f"part-{index:05d}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,18 @@ class RunPaths:
     @property
     def pages(self) -> Path:
         return self.root / "pages"
+
+    @property
+    def fetched(self) -> Path:
+        """crawl -> extract: one fetch record per URL attempted (pages/ without the text):
+        fetched/part-N.parquet; the responses themselves are in warc/."""
+        return self.root / "fetched"
+
+    @property
+    def inline_extract(self) -> Path:
+        """the text the crawl extracted while fetching (_work/crawl-extract/part-N.parquet),
+        which the extract stage uses when its settings are the same (no WARC read)."""
+        return self.work / "crawl-extract"
 
     @property
     def warc(self) -> Path:
@@ -97,7 +129,25 @@ class RunPaths:
 
     @property
     def state(self) -> Path:
+        """stage markers (`<stage>.json`) and the engine's records."""
         return self.root / "_state"
+
+    def stage_state(self, stage: str) -> Path:
+        """`_state/<stage>/`: task done records and the settings of each finish."""
+        return self.state / stage
+
+    def done_record(self, stage: str, phase: str, key: str) -> Path:
+        """`_state/<stage>/<phase>/<key>.json`: a finished task's fingerprint and result."""
+        return self.stage_state(stage) / phase / f"{key}.json"
+
+    @property
+    def digest_cache(self) -> Path:
+        """xxh3 digests of input files by (size, mtime_ns): unchanged files are not reread."""
+        return self.state / "digests.json"
+
+    def scratch(self, stage: str, *parts: str) -> Path:
+        """`_work/<stage>/...`: a stage's intermediate files, safe to delete after a run."""
+        return self.work.joinpath(stage, *parts)
 
     def train_dir(self, out_dir: str | None = None) -> Path:
         return Path(out_dir) if out_dir else self.root / "train"

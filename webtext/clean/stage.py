@@ -1,13 +1,12 @@
 """One pages/ shard through the filter chain: cleaned/part-N.parquet and dropped/part-N.parquet.
 
-Plain functions (no Ray) so tests run them directly; `pipelines/clean.py` maps
-`clean_shard` over the shards as Ray tasks.
+Plain functions (no Ray) so tests run them directly; `pipelines/clean.py` declares the
+stage and the driver (`pipelines/engine.py`) runs `clean_shard` once per pages file.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 from webtext.clean.base import FilterChain
 from webtext.clean.chain import build_chain
 from webtext.config import CleanConfig, OverlapConfig
-from webtext.io import combine_fingerprint, file_digest, write_parquet_atomic
+from webtext.io import write_parquet_atomic
 from webtext.progress import count
 from webtext.schemas import PAGES_SCHEMA, with_url_original
 
@@ -37,7 +36,6 @@ DROPPED_SCHEMA = pa.schema(
         pa.field("detail", pa.string()),
     ]
 )
-STATS_KEY = b"webtext.clean"  # parquet metadata of part-N: fingerprint and shard stats
 SORT_KEYS = [("canonical_url", "ascending"), ("url", "ascending")]
 BATCH_ROWS = 1024
 
@@ -60,17 +58,6 @@ def get_chain(clean: CleanConfig, overlap: OverlapConfig) -> FilterChain:
     chain = _cached_chain(clean.model_dump_json(), overlap.model_dump_json())
     chain.reset_counts()
     return chain
-
-
-def shard_stats(path: Path) -> dict[str, Any] | None:
-    """The stats stored in a finished cleaned/part-N.parquet, or None if absent/unreadable."""
-    if not path.exists():
-        return None
-    try:
-        meta = pq.read_schema(path).metadata or {}
-        return json.loads(meta[STATS_KEY])
-    except (OSError, KeyError, ValueError, pa.ArrowException):
-        return None
 
 
 def clean_table(table: pa.Table, chain: FilterChain) -> tuple[pa.Table, pa.Table]:
@@ -122,52 +109,67 @@ def read_pages(path: Path) -> pa.Table:
         raise CleanInputError(f"{path}: columns do not match the pages schema: {exc}") from exc
 
 
-def shard_fingerprint(config_fp: str, pages_path: str | Path) -> str:
-    """What cleaned/part-N depends on: the clean config and the bytes of its pages file."""
-    return combine_fingerprint(config_fp, file_digest(pages_path))
-
-
 def clean_shard(
-    item: tuple[str, ...],
-    *,
-    clean: CleanConfig,
-    overlap: OverlapConfig,
-    fingerprint: str,
+    item: tuple[str, str, str], *, clean: CleanConfig, overlap: OverlapConfig
 ) -> dict[str, Any]:
-    """Clean one pages file; `item` = (pages file, kept output, dropped output[, shard
-    fingerprint]); `fingerprint` is the config's (the shard's is derived when not given).
+    """Clean one pages file: `item` = (pages file, kept output, dropped output).
 
-    Skipped when the kept output exists with the same shard fingerprint (it is written
-    last, so its presence means the shard is complete). Returns the shard's stats.
+    dropped/ is written first and cleaned/ last, each atomically; the driver records the
+    task as done only after both. Returns the shard's stats.
     """
     pages_path, kept_path, dropped_path = (Path(p) for p in item[:3])
-    shard_fp = item[3] if len(item) > 3 else shard_fingerprint(fingerprint, pages_path)
-    done = shard_stats(kept_path)
-    if done is not None and done.get("fingerprint") == shard_fp and dropped_path.exists():
-        return {**done, "skipped": True}
     setup_start = time.perf_counter()
     chain = get_chain(clean, overlap)  # loads models once per worker process
     start = time.perf_counter()
     table = read_pages(pages_path)
     kept, dropped = clean_table(table, chain)
     seconds = time.perf_counter() - start
-    stats = {
-        "fingerprint": shard_fp,
+    write_parquet_atomic(dropped_path, dropped)
+    write_parquet_atomic(kept_path, kept)
+    return {
         "shard": pages_path.name,
         "pages": table.num_rows,
         "candidates": chain.seen,
         "kept": kept.num_rows,
         "dropped": dict(sorted(Counter(dropped["reason"].to_pylist()).items())),
         "pii": chain.pii_counts(),
-    }
-    write_parquet_atomic(dropped_path, dropped)
-    # timing stays out of the file, so the same input and config give the same bytes
-    meta = {STATS_KEY: json.dumps(stats, sort_keys=True).encode()}
-    write_parquet_atomic(kept_path, kept.replace_schema_metadata(meta))
-    setup = start - setup_start
-    return {
-        **stats,
         "seconds": round(seconds, 3),
-        "setup_seconds": round(setup, 3),
-        "skipped": False,
+        "setup_seconds": round(start - setup_start, 3),
     }
+
+
+def summarise(results: list[dict[str, Any]], wall_seconds: float) -> dict[str, Any]:
+    """The stage's stats from its tasks' (skipped tasks count in totals, not in speed)."""
+    dropped: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    for r in results:
+        dropped.update(r["dropped"])
+        pii.update(r.get("pii") or {})
+    processed = [r for r in results if not r.get("skipped")]
+    docs = sum(r["candidates"] for r in processed)
+    task_seconds = sum(r["seconds"] for r in processed)
+    return {
+        "shards": len(results),
+        "shards_skipped": len(results) - len(processed),
+        "pages": sum(r["pages"] for r in results),
+        "candidates": sum(r["candidates"] for r in results),
+        "kept": sum(r["kept"] for r in results),
+        "dropped": sum(dropped.values()),
+        "dropped_by_reason": dict(sorted(dropped.items())),
+        "pii_redacted": dict(sorted(pii.items())),  # personal data replaced, per kind
+        "docs_per_s": round(docs / wall_seconds, 1) if docs and wall_seconds > 0 else None,
+        # per task = per core: time spent cleaning, without the one-off model loading
+        "docs_per_s_per_task": round(docs / task_seconds, 1) if docs and task_seconds else None,
+        "setup_seconds": round(sum(r.get("setup_seconds", 0.0) for r in processed), 2),
+        "wall_seconds": round(wall_seconds, 2),
+    }
+
+
+def summary_line(stats: dict[str, Any]) -> str:
+    reasons = ", ".join(
+        f"{k.removeprefix('clean:')} {v}" for k, v in stats["dropped_by_reason"].items()
+    )
+    return (
+        f"{stats['shards']} shards, {stats['candidates']} candidate pages: kept {stats['kept']}, "
+        f"dropped {stats['dropped']} ({reasons or 'none'}); {stats['docs_per_s']} docs/s"
+    )

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webtext.config import HarvestConfig
-from webtext.io import atomic_path, read_json, write_json_atomic, write_parquet_atomic
+from webtext.io import atomic_path, write_json_atomic, write_parquet_atomic
 from webtext.reddit.canonical import domain_partition
 from webtext.reddit.dumps import ReadReport, Submission, iter_submission_blocks
 from webtext.reddit.filters import BadRecord, LinkRow, SubmissionFilter
@@ -218,18 +218,42 @@ def spill_records(
 
 
 def spill_dump(
-    path: str, *, spill_root: str, cfg: HarvestConfig, strict: bool, sample_size: int = 20
+    item: dict[str, str], *, cfg: HarvestConfig, strict: bool, sample_size: int = 20
 ) -> dict[str, Any]:
-    """Map task: one dump file -> its spill folder. Skips a dump whose folder is complete."""
-    final_dir = Path(spill_root) / source_key(path)
-    done = read_json(final_dir / "stats.json")
-    if done is not None:
-        return {**done, "skipped": True, "spill_dir": str(final_dir)}
+    """Map task: one dump file (`item["path"]`) -> its spill folder (`item["work"]`)."""
+    path, final_dir = item["path"], Path(item["work"])
     cpu = time.process_time()
     report = ReadReport(str(path), strict=strict, sample_size=sample_size)
     stats = spill_records(iter_submission_blocks(path, report), report, final_dir, cfg)
     cpu_s = time.process_time() - cpu  # every thread of the task (decompression included)
-    return {**stats, "skipped": False, "spill_dir": str(final_dir), "cpu_s": cpu_s}
+    return {**stats, "spill_dir": str(final_dir), "cpu_s": cpu_s}
+
+
+def spill_api(item: dict[str, str], *, api: Any, cfg: HarvestConfig, strict: bool) -> dict[str, Any]:
+    """Map task of the praw source (`api`: source.reddit_api) -> its spill folder
+    (`item["work"]`); run in the driver: one client, one rate-limit budget."""
+    from webtext.progress import log
+    from webtext.reddit.api import iter_api_records
+
+    final_dir = Path(item["work"])
+    report = ReadReport("reddit_api", strict=strict)
+    log.info("harvest: reading r/%s (%s) from the Reddit API", "+".join(api.subreddits),
+             api.listing)  # fmt: skip
+
+    def blocks(size: int = 1000):
+        numbers: list[int] = []
+        subs: list[Submission] = []
+        for i, record in enumerate(iter_api_records(api), 1):
+            report.lines += 1
+            numbers.append(i)
+            subs.append(Submission.from_dict(record))
+            if len(subs) == size:
+                yield numbers, subs
+                numbers, subs = [], []
+        yield numbers, subs
+
+    stats = spill_records(blocks(), report, final_dir, cfg)
+    return {**stats, "spill_dir": str(final_dir)}
 
 
 # ------------------------------------------------------------------------ reduce
@@ -337,7 +361,6 @@ def reduce_partition(
     *,
     spill_dirs: list[str],
     links_dir: str,
-    done_dir: str,
     cfg: HarvestConfig,
     takedown_lists: Sequence[str] = (),
     optout_dir: str | None = None,
@@ -356,10 +379,6 @@ def reduce_partition(
 
     optout_root = Path(optout_dir) if optout_dir else RunPaths.of(Path(links_dir).parent).optout
     optout_path = optout_root / shard_name(partition)
-    done_path = Path(done_dir) / shard_name(partition, ".json")
-    done = read_json(done_path)
-    if done is not None and out_path.exists():
-        return {**done, "skipped": True}
     cpu = time.process_time()
     sub = buckets_per_partition(cfg)
     totals: Counter[str] = Counter()
@@ -390,9 +409,8 @@ def reduce_partition(
     else:
         optout_path.unlink(missing_ok=True)
     stats = {"partition": partition, **{k: totals.get(k, 0) for k in _REDUCE_KEYS}}
-    write_json_atomic(done_path, stats)
     cpu_s = time.process_time() - cpu
-    return {**stats, "skipped": False, "peak_rss_mb": peak_rss_mb(), "cpu_s": cpu_s}
+    return {**stats, "peak_rss_mb": peak_rss_mb(), "cpu_s": cpu_s}
 
 
 _REDUCE_KEYS = ("submissions", "duplicate_submission", "low_karma", "urls_kept", "optout_list")

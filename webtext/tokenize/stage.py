@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,6 @@ import pyarrow.parquet as pq
 from webtext.io import atomic_path
 from webtext.progress import count
 from webtext.tokenize.encode import TOKEN_TYPE, DocumentEncoder, is_val, split_keys
-from webtext.tokenize.gpt2 import ENCODING_NAME, vocab_hashes
-from webtext.tokenize.reader import ShardReader
 from webtext.tokenize.shards import (
     FORMAT_VERSION,
     SPLITS,
@@ -48,53 +45,21 @@ INTERMEDIATE_SCHEMA = pa.schema(
         pa.field("split_key", pa.uint64()),  # encode.split_key(id): decides train/val
     ]
 )
-_SOURCE_KEY = b"webtext.source"
-
-
-def source_identity(path: str | Path) -> str:
-    """What an intermediate file was made from: input name, size, mtime, tokenizer."""
-    st = os.stat(path)
-    blob = json.dumps(
-        [Path(path).name, st.st_size, st.st_mtime_ns, ENCODING_NAME, vocab_hashes()],
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 def _open_ipc(path: str | Path) -> pa.Table:
     """Zero-copy table of a memory-mapped IPC file."""
     return pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
 
 
-def _intermediate_is_current(dst: Path, identity: str) -> bool:
-    if not dst.is_file():
-        return False
-    try:
-        schema = pa.ipc.open_file(pa.memory_map(str(dst), "r")).schema
-    except (pa.ArrowInvalid, OSError):
-        return False
-    return (schema.metadata or {}).get(_SOURCE_KEY) == identity.encode()
-
-
-def _counts(table: pa.Table) -> tuple[int, int]:
-    tokens = pc.sum(pc.list_value_length(table.column("tokens"))).as_py() or 0
-    return table.num_rows, int(tokens)
-
-
 def tokenize_file(
     item: tuple[str, str], *, num_threads: int = 2, batch_size: int = 1024
 ) -> dict[str, Any]:
-    """Encode documents file `src` into intermediate IPC file `dst` (skipped when current)."""
+    """Encode documents file `src` into intermediate IPC file `dst`."""
     src, dst = Path(item[0]), Path(item[1])
-    identity = source_identity(src)
-    if _intermediate_is_current(dst, identity):
-        rows, tokens = _counts(_open_ipc(dst))
-        return {"file": src.name, "rows": rows, "tokens": tokens, "reused": True}
     parquet = pq.ParquetFile(src)
     missing = {"id", "text"} - set(parquet.schema_arrow.names)
     if missing:
         raise ValueError(f"{src}: missing column(s) {sorted(missing)}; expected documents/")
-    schema = INTERMEDIATE_SCHEMA.with_metadata({_SOURCE_KEY: identity.encode()})
+    schema = INTERMEDIATE_SCHEMA
     rows = tokens = 0
     with (
         DocumentEncoder(num_threads) as encoder,
@@ -119,7 +84,7 @@ def tokenize_file(
             rows += len(id_list)
             tokens += len(token_lists.values)
             count(len(token_lists.values), "tokens")  # progress: tokens encoded
-    return {"file": src.name, "rows": rows, "tokens": tokens, "reused": False}
+    return {"file": src.name, "rows": rows, "tokens": tokens}
 
 
 class DuplicateIdError(ValueError):
@@ -184,12 +149,6 @@ def plan_shards(
     return plans
 
 
-def plan_id(identities: list[str], *, shard_tokens: int, val_fraction: float) -> str:
-    """Everything the plan (and so every shard's bytes) is a function of."""
-    blob = json.dumps([FORMAT_VERSION, identities, shard_tokens, val_fraction])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 def _gather(plan: ShardPlan, intermediates: list[str]) -> pa.Table:
     """The plan's rows in plan order, in freshly built buffers (deterministic bytes)."""
     group = np.argsort(plan.file_idx, kind="stable")  # rows grouped by file, order kept
@@ -207,23 +166,21 @@ def _gather(plan: ShardPlan, intermediates: list[str]) -> pa.Table:
     return fresh_shard_table(table.column("id").to_pylist(), np.diff(offsets), flat)
 
 
-def write_planned_shard(
-    plan: ShardPlan, *, intermediates: list[str], shards_dir: str, reuse: bool = False
-) -> dict[str, Any]:
-    """Write (or, when `reuse`, keep a matching existing) shard file; its index.json entry."""
+def plan_digest(plan: ShardPlan) -> str:
+    """What a planned shard's bytes are a function of, given its intermediate files."""
+    h = hashlib.sha256(json.dumps([FORMAT_VERSION, plan.relpath, plan.tokens]).encode())
+    h.update(np.ascontiguousarray(plan.file_idx).tobytes())
+    h.update(np.ascontiguousarray(plan.row_idx).tobytes())
+    return h.hexdigest()[:16]
+
+
+def write_planned_shard(plan: ShardPlan, *, intermediates: list[str], shards_dir: str
+                        ) -> dict[str, Any]:  # fmt: skip
+    """Write one planned shard file; returns its index.json entry."""
     out = Path(shards_dir) / plan.relpath
-    kept = False
-    if reuse and out.is_file():
-        try:
-            reader = ShardReader(out)
-            kept = len(reader) == plan.rows and reader.num_tokens == plan.tokens
-            reader.close()
-        except (ValueError, OSError):
-            kept = False
-    if not kept:
-        table = _gather(plan, intermediates)
-        if table.num_rows != plan.rows:
-            raise RuntimeError(f"{out}: gathered {table.num_rows} rows, planned {plan.rows}")
-        write_shard(out, table)
+    table = _gather(plan, intermediates)
+    if table.num_rows != plan.rows:
+        raise RuntimeError(f"{out}: gathered {table.num_rows} rows, planned {plan.rows}")
+    write_shard(out, table)
     return shard_entry(plan.split, plan.index, plan.rows, plan.tokens, file_sha256(out),
                        plan.first_id, plan.last_id)  # fmt: skip
