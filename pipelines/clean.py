@@ -31,7 +31,8 @@ def tasks(run: StageRun) -> tuple[str, list[Task]]:
 
 def inputs(run: StageRun) -> Inputs:
     if not run.paths.pages.is_dir():
-        return Inputs(missing=f"{run.paths.pages} does not exist: run `webtext crawl` first")
+        return Inputs(missing=f"{run.paths.pages} does not exist: run `webtext crawl` first "
+                              "(then `webtext extract`)")
     return Inputs(files=tuple(p for _, p in part_files(run.paths.pages)))
 
 
@@ -58,5 +59,6 @@ STAGE = Stage(
 )
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    return run_stage(STAGE, cfg)
+def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:
+    """The stage (`executor="local"`: its tasks in this process, without Ray)."""
+    return run_stage(STAGE, cfg, executor=executor)

@@ -57,10 +57,9 @@ def tasks(run: StageRun) -> tuple[str, list[Task]]:
     paths = run.paths
     out = []
     for index, links in part_files(paths.links):
-        fetched = paths.fetched / part_name(index)
-        inline = paths.inline_extract / part_name(index)
+        fetched = paths.fetched / part_name(index)  # the inline text is no output: _work/
         out.append(Task(key=links.stem, payload={"index": index, "links": str(links)},
-                        inputs=(str(links),), outputs=(str(fetched), str(inline)),
+                        inputs=(str(links),), outputs=(str(fetched),),
                         scratch="task"))  # fmt: skip
     return "crawl", out
 
@@ -130,5 +129,6 @@ STAGE = Stage(
 )
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    return run_stage(STAGE, cfg)
+def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:
+    """The stage (`executor="local"`: its tasks in this process, without Ray)."""
+    return run_stage(STAGE, cfg, executor=executor)

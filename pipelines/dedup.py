@@ -169,7 +169,7 @@ def execute(run: StageRun) -> dict[str, Any]:
     paths.documents.mkdir(parents=True, exist_ok=True)
     run.remove_orphans(paths.documents, "part-*.parquet", [part_name(s.index) for s in shards])
     docs = sum(s.rows for s in shards)
-    use_ray = _use_ray(cfg, docs)
+    use_ray = _use_ray(cfg, docs) and run.executor != "local"
     kwargs = dict(
         work=str(work),
         documents_dir=str(paths.documents),
@@ -217,5 +217,6 @@ STAGE = Stage(
 )
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    return run_stage(STAGE, cfg)
+def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:
+    """The stage (`executor="local"`: its tasks in this process, without Ray)."""
+    return run_stage(STAGE, cfg, executor=executor)

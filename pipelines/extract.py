@@ -87,5 +87,6 @@ STAGE = Stage(
 )
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    return run_stage(STAGE, cfg)
+def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:
+    """The stage (`executor="local"`: its tasks in this process, without Ray)."""
+    return run_stage(STAGE, cfg, executor=executor)

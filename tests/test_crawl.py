@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def write_links(run_dir: Path, shards: dict[int, list[str]]) -> None:
         )
 
 
-def config(run_dir: Path, **fetch):
+def config(run_dir: Path, extract: dict | None = None, **fetch):
     fetch_cfg = dict(
         allow_networks=["127.0.0.1/32"],
         per_host_delay=0.0,
@@ -73,7 +74,7 @@ def config(run_dir: Path, **fetch):
         {
             "run_dir": str(run_dir),
             "fetch": fetch_cfg,
-            "extract": {"extractor": "trafilatura", "timeout": 10},
+            "extract": {"extractor": "trafilatura", "timeout": 10, **(extract or {})},
         }
     )
 
@@ -104,6 +105,12 @@ def test_crawl_stage_end_to_end_and_rerun(ray_local, site, tmp_path):
     cfg = config(tmp_path, checkpoint_every=3)
     stats = crawl.run(cfg)
     paths = RunPaths.of(tmp_path)
+    fetched = pq.read_table(paths.fetched / "part-00000.parquet")
+    assert fetched.schema.equals(PAGES_SCHEMA)  # pages rows without the text
+    assert set(fetched["text"].to_pylist()) == {None}
+    assert stats["status.ok"] == 8 and stats["fetched_now"] == 12  # fetched: "empty" is ok
+    extracted = extract.run(cfg)
+    assert extracted["from_crawl"] == 12 and extracted["reextracted"] == 0  # no WARC read
     pages = pq.read_table(paths.pages / "part-00000.parquet")
     assert pages.schema.equals(PAGES_SCHEMA)
     rows = {r["url"].rsplit("/", 1)[1]: r for r in pages.to_pylist()}
@@ -129,7 +136,7 @@ def test_crawl_stage_end_to_end_and_rerun(ray_local, site, tmp_path):
     saved = json.loads(paths.pages_stats.read_text())
     assert saved["total"] == 12 and saved["by_status"]["ok"] == 7
     assert saved["by_domain"]["example.org"]["robots_disallowed"] == 1
-    assert stats["status.ok"] == 7 and stats["fetched_now"] == 12
+    assert extracted["status.ok"] == 7
     assert sorted(p.name for p in paths.warc.glob("*.warc.gz")) == [
         "part-00000-00000.warc.gz",
         "part-00000-00001.warc.gz",
@@ -137,44 +144,42 @@ def test_crawl_stage_end_to_end_and_rerun(ray_local, site, tmp_path):
         "part-00001-00000.warc.gz",
         "part-00001-00001.warc.gz",
     ]
-    # chunk checkpoints are gone; each shard's fingerprint stays in _work/crawl/done/
-    assert sorted(p.name for p in (paths.work / "crawl").iterdir()) == ["done"]
+    assert not list(paths.work.glob("crawl/**/chunk-*"))  # checkpoints gone once recorded
 
     # the same links again: nothing is fetched, not even robots.txt
     before = site.hits()
-    assert crawl.run(cfg)["status.ok"] == 7
+    assert crawl.run(cfg)["status.ok"] == 8
     (tmp_path / "_state" / "crawl.json").unlink()  # even without the stage marker
     again = crawl.run(cfg)
     assert again["fetched_now"] == 0 and again["shards_crawled"] == 0
     assert site.hits() == before
 
-    # extraction again from the WARC files alone: same text, no request
-    (paths.pages / "part-00000.parquet").write_bytes(b"")  # prove it is rewritten
-    pq.write_table(
-        pages.set_column(
-            pages.schema.get_field_index("text"), "text", pa.array([None] * len(pages), pa.string())
-        ),
-        paths.pages / "part-00000.parquet",
-    )
+    # extraction again from the WARC files alone (the crawl's text gone): same text, no request
+    shutil.rmtree(paths.inline_extract)
+    shutil.rmtree(paths.state / "extract")
+    (paths.state / "extract.json").unlink()
     ex = extract.run(cfg)
-    assert ex["missing_warc"] == 0 and ex["reextracted"] == 8
+    assert ex["missing_warc"] == 0 and ex["reextracted"] == 8 and ex["from_crawl"] == 0
     redone = {
         r["url"].rsplit("/", 1)[1]: r
         for r in pq.read_table(paths.pages / "part-00000.parquet").to_pylist()
     }
     for name, row in rows.items():
-        assert redone[name]["text"] == row["text"], name
-        assert redone[name]["fetch_status"] == row["fetch_status"]
+        assert redone[name] == row, name
+    # other extraction settings: extract reruns from WARC, crawl does not
+    other_cfg = config(tmp_path, checkpoint_every=3, extract={"min_chars": 10_000})
+    assert crawl.run(other_cfg)["fetched_now"] == 0
+    assert extract.run(other_cfg)["status.extract_empty"] == 8
     assert site.hits() == before
 
     # links of one shard changed (a harvest with other settings): only that shard is
     # crawled again, its old WARC chunks replaced; the other shard is untouched
-    shard1 = (paths.pages / "part-00001.parquet").read_bytes()
+    shard1 = (paths.fetched / "part-00001.parquet").read_bytes()
     write_links(tmp_path, {0: [site.url(p) for p in SHARD0[:2]], 1: [site.url(p) for p in SHARD1]})
     changed = crawl.run(cfg)
     assert changed["shards_crawled"] == 1 and changed["fetched_now"] == 2
-    assert pq.read_table(paths.pages / "part-00000.parquet").num_rows == 2
-    assert (paths.pages / "part-00001.parquet").read_bytes() == shard1
+    assert pq.read_table(paths.fetched / "part-00000.parquet").num_rows == 2
+    assert (paths.fetched / "part-00001.parquet").read_bytes() == shard1
     assert sorted(p.name for p in paths.warc.glob("part-00000-*.warc.gz")) == [
         "part-00000-00000.warc.gz"
     ]
@@ -185,7 +190,7 @@ def test_warc_records_are_readable(site, tmp_path):
 
     write_links(tmp_path, {3: [site.url("/gz"), site.url("/moved")]})
     cfg = config(tmp_path)
-    crawl.crawl_shard((3, str(RunPaths.of(tmp_path).links / "part-00003.parquet")), cfg)
+    crawl.run(cfg, executor="local")
     with open(RunPaths.of(tmp_path).warc / "part-00003-00000.warc.gz", "rb") as fh:
         records = [
             (
@@ -208,14 +213,14 @@ def _kill_after_first_chunk(run_dir: Path, links: Path) -> None:
     code = (
         "import sys; from pipelines import crawl; from tests.test_crawl import config; "
         "from pathlib import Path; "
-        f"crawl.crawl_shard((5, {str(links)!r}), config(Path({str(run_dir)!r}), checkpoint_every=4, per_host_delay=0.25))"
+        f"crawl.run(config(Path({str(run_dir)!r}), checkpoint_every=4, per_host_delay=0.25), executor='local')"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
     )
     crawl_work = RunPaths.of(run_dir).work / "crawl"
     deadline = time.monotonic() + 60
-    while not any(crawl_work.glob("part-00005-*/chunk-00001.parquet")):
+    while not any(crawl_work.glob("crawl/part-00005-*/chunk-00001.parquet")):
         assert proc.poll() is None and time.monotonic() < deadline, "child ended early"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
@@ -231,7 +236,7 @@ def test_killed_task_resumes_from_checkpoint(site, tmp_path):
     _kill_after_first_chunk(tmp_path / "killed", links)
     mid = site.counts()
     cfg = config(tmp_path / "killed", checkpoint_every=4, per_host_delay=0.0)
-    crawl.crawl_shard((5, str(links)), cfg)
+    crawl.run(cfg, executor="local")
     end = site.counts()
     stored = 8  # two finished chunks of 4
     fetched_before = sum(mid[f"/a{i}"] - start[f"/a{i}"] for i in range(12))
@@ -239,13 +244,11 @@ def test_killed_task_resumes_from_checkpoint(site, tmp_path):
     assert fetched_before >= stored
     assert refetched <= 12 - stored  # nothing stored is fetched again
     clean_cfg = config(tmp_path / "clean", checkpoint_every=4)
-    crawl.crawl_shard(
-        (5, str(RunPaths.of(tmp_path / "clean").links / "part-00005.parquet")), clean_cfg
-    )
-    a = pq.read_table(RunPaths.of(tmp_path / "killed").pages / "part-00005.parquet").drop(
+    crawl.run(clean_cfg, executor="local")
+    a = pq.read_table(RunPaths.of(tmp_path / "killed").fetched / "part-00005.parquet").drop(
         ["fetch_ms"]
     )
-    b = pq.read_table(RunPaths.of(tmp_path / "clean").pages / "part-00005.parquet").drop(
+    b = pq.read_table(RunPaths.of(tmp_path / "clean").fetched / "part-00005.parquet").drop(
         ["fetch_ms"]
     )
     assert a.equals(b) and a.num_rows == 12
