@@ -1,8 +1,10 @@
-"""Crawl stage (fetch + extract on Ray) vs bare trafilatura on the same HTML, in one run.
+"""Crawl + extract stages (fetch with extraction alongside, then pages/) on Ray vs bare
+trafilatura on the same HTML, in one run.
 
 Serves the real article pages of ../shared/data/aeb-dev/html (decompressed in memory)
 repeated under many URLs on several loopback hosts (127.0.0.1-8, where bindable), crawls
-them with `webtext crawl` (the default extractor unless --extractor, 2 Ray CPUs) and
+them with `webtext crawl` then `webtext extract` (the default extractor unless --extractor,
+2 Ray CPUs; the crawl extracts while it fetches, extract then writes pages/ from that) and
 extracts the same HTML with bare `trafilatura.extract` in this process. Prints pages/s of
 both and the ratio (target >= 0.8 on 2 cores); writes bench/results/crawl.json.
 
@@ -104,7 +106,7 @@ def main() -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
-    from pipelines import crawl
+    from pipelines import crawl, extract
     from webtext.config import build_config
 
     pages = load_pages()
@@ -133,7 +135,8 @@ def main() -> int:
         # bare before and after the crawl, averaged: other load on the machine drifts
         bare_before, cpu_before = bare(pages, n // 2)
         start = time.perf_counter()
-        stats = crawl.run(cfg)
+        fetch_stats = crawl.run(cfg)
+        stats = {**fetch_stats, **extract.run(cfg)}  # statuses after extraction
         crawl_s = time.perf_counter() - start
         ray.shutdown()
         bare_after, cpu_after = bare(pages, n - n // 2)
@@ -164,8 +167,9 @@ def main() -> int:
         # load-independent view: CPU seconds per page, bare vs crawl (task process +
         # extraction worker; Ray's own daemons and the test server not counted)
         "bare_cpu_ms_per_page": round(1000 * bare_cpu / n, 2),
-        "crawl_cpu_ms_per_page": round(1000 * stats["cpu_s_now"] / n, 2),
-        "cpu_efficiency_bare_over_crawl": round(bare_cpu / stats["cpu_s_now"], 3),
+        "crawl_cpu_ms_per_page": round(1000 * fetch_stats["cpu_s_now"] / n, 2),
+        "cpu_efficiency_bare_over_crawl": round(bare_cpu / fetch_stats["cpu_s_now"], 3),
+        "extract_from_crawl_text": stats.get("from_crawl"),
         "target_ratio": 0.8,
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
     }

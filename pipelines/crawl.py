@@ -126,7 +126,14 @@ STAGE = Stage(
     settings=settings,
     outputs=("fetched", "inline_extract", "warc"),
     summary=summary,
+    adopt=lambda run: adopt_crawl(run),
 )
+
+
+def adopt_crawl(run: StageRun) -> None:
+    from pipelines.legacy import adopt_crawl as adopt
+
+    adopt(run, tasks(run)[1], settings_fingerprint(EXTRACT, run.cfg))
 
 
 def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:

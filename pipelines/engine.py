@@ -96,6 +96,7 @@ class Stage:
     summary: Callable[[dict[str, Any]], str] | None = None
     ray: bool = True  # whether execute may start Ray (dedup decides by size itself)
     clear_work: bool = False  # remove `_work/<stage>/` once the stage is done
+    adopt: Callable[[StageRun], None] | None = None  # take over an older version's output
 
 
 def flat_settings(cfg: Config, sections: Iterable[str],
@@ -179,6 +180,15 @@ class StageRun:
             return None
         return record
 
+    def record(self, phase: str, task: Task, result: Any, fp: str | None = None) -> None:
+        """The task's done record (atomic): its fingerprint, input digests and result."""
+        fp = fp or self.task_fingerprint(phase, task)
+        write_json_atomic(
+            self.record_path(phase, task.key),
+            {"fingerprint": fp, "key": task.key, "finished_at": time.time(),
+             "inputs": {str(p): self.digests.of(p) for p in task.inputs}, "result": result},
+        )  # fmt: skip
+
     def _scratch(self, phase: str, task: Task, fp: str) -> Path:
         base = self.paths.work / self.stage.name / phase
         work = base / f"{task.key}-{fp}"
@@ -242,12 +252,7 @@ class StageRun:
 
         def finished(members: list[tuple[int, Task, str]], outs: list[Any]) -> None:
             for (i, task, fp), out in zip(members, outs, strict=True):
-                write_json_atomic(
-                    self.record_path(phase, task.key),
-                    {"fingerprint": fp, "key": task.key, "finished_at": time.time(),
-                     "inputs": {str(p): self.digests.of(p) for p in task.inputs},
-                     "result": out},
-                )  # fmt: skip
+                self.record(phase, task, out, fp)
                 if task.scratch == "task":
                     shutil.rmtree(task.payload["work"], ignore_errors=True)
                 results[i] = out
@@ -332,6 +337,8 @@ def run_stage(stage: Stage, cfg: Config, *, executor: str | None = None) -> dict
     """Run one stage to completion, skipping what is done; returns its stats."""
     run = StageRun(stage, cfg, executor=executor)
     migrate_layout(run.paths)  # a run written before the layout change
+    if stage.adopt is not None:  # a run made before the stage engine
+        stage.adopt(run)
     inputs = stage.inputs(run)
     if inputs.missing:
         raise ConfigError(inputs.missing)
@@ -341,18 +348,14 @@ def run_stage(stage: Stage, cfg: Config, *, executor: str | None = None) -> dict
         log.info("%s: already done (fingerprint %s)", stage.name, fp)
         return (marker.read() or {}).get("stats", {})
     run.fingerprint = fp
-    settings_file = run.paths.stage_state(stage.name) / f"settings-{run.settings_fp}.json"
-    if not settings_file.exists():
-        write_json_atomic(settings_file, run.settings)
+    _write_settings(run)
     for name in stage.outputs:
         clean_temp_files(getattr(run.paths, name))
     start = time.monotonic()
     with _executor_session(stage, run):
         stats = stage.execute(run)
     stats = {**stats, **run.counts}
-    marker.mark_done(fp, stats, settings_fingerprint=run.settings_fp,
-                     inputs={_rel(run.paths, p): d for p, d in digests.items()})  # fmt: skip
-    run.digests.save()
+    _mark(run, fp, digests, stats)
     if stage.clear_work:  # its phases' intermediate files: the outputs are complete
         shutil.rmtree(run.paths.work / stage.name, ignore_errors=True)
     line = stage.summary(stats) if stage.summary else ""
@@ -372,6 +375,30 @@ def _executor_session(stage: Stage, run: StageRun):
 
     with ray_session(run.cfg.ray):
         yield
+
+
+def _write_settings(run: StageRun) -> None:
+    """The settings of this finish, by fingerprint: what `plan` compares a later config to."""
+    settings_file = run.paths.stage_state(run.stage.name) / f"settings-{run.settings_fp}.json"
+    if not settings_file.exists():
+        write_json_atomic(settings_file, run.settings)
+
+
+def _mark(run: StageRun, fp: str, digests: dict[str, str], stats: dict[str, Any]) -> None:
+    StageMarker(run.paths.root, run.stage.name).mark_done(
+        fp, stats, settings_fingerprint=run.settings_fp,
+        inputs={_rel(run.paths, p): d for p, d in digests.items()},
+    )  # fmt: skip
+    run.digests.save()
+
+
+def mark_stage_done(run: StageRun, stats: dict[str, Any]) -> None:
+    """Record the stage as done for its current settings and inputs (adopting output made
+    by an older version whose own record says it fits them)."""
+    inputs = run.stage.inputs(run)
+    fp, digests = fingerprint_of(run, inputs)
+    _write_settings(run)
+    _mark(run, fp, digests, stats)
 
 
 def _rel(paths: RunPaths, path: str | Path) -> str:

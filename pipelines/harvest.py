@@ -164,7 +164,14 @@ STAGE = Stage(
     outputs=("links", "optout"),
     summary=summary,
     clear_work=True,
+    adopt=lambda run: adopt_harvest(run),
 )
+
+
+def adopt_harvest(run: StageRun) -> None:
+    from pipelines.legacy import adopt_harvest as adopt
+
+    adopt(run)
 
 
 def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:

@@ -393,3 +393,114 @@ def test_forget_equals_a_fresh_run_with_the_takedown_list(demo_run, tmp_path):
     assert _index_bytes(fresh) == _index_bytes(copy)
     ledger = _read_all(sorted((fresh / "ledger").glob("*.parquet"))).to_pylist()
     assert sum(r["fate"] == "optout:list" for r in ledger) == len(removed)
+
+
+# ------------------------------------------------------------------ the stage engine
+def _webtext(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    proc = subprocess.run([WEBTEXT, *args], capture_output=True, text=True, env=_env(),
+                          timeout=timeout)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
+
+
+def _corpus_copy(run_dir: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A copy of the finished demo and the arguments that run it without training."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    config = str(copy / "demo-input" / "config.yaml")
+    return copy, [config, "--set", f"run_dir={copy}", "--set", "train=null"]
+
+
+def test_plan_names_what_is_stale_and_why(demo_run, tmp_path):
+    """`webtext plan` / `run --dry-run`: nothing to do on a finished run; a clean setting
+    makes clean stale (naming the key) and everything downstream wait for it; touches nothing."""
+    copy, args = _corpus_copy(demo_run[0], tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()}
+    done = _webtext("plan", *args).stdout
+    assert "nothing to do" in done, done
+    assert _webtext("run", *args, "--dry-run").stdout == done
+    stale = _webtext("plan", *args, "--set", "clean.min_tokens=300").stdout
+    lines = {line.split()[0]: line for line in stale.splitlines()[1:]}
+    for name in ("harvest", "crawl", "extract"):
+        assert lines[name].split()[1] == "done", stale
+    assert lines["clean"].split()[1] == "stale" and "clean.min_tokens: 128 -> 300" in lines["clean"]
+    for name in ("dedup", "tokenize"):
+        assert lines[name].split()[1] == "waiting" and "clean" in lines[name], stale
+    assert "nothing to do" not in stale
+    assert {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_new_extractor_reextracts_without_a_request_and_fetch_change_refetches(demo_run, tmp_path):
+    """`extract.*` changed: zero HTTP requests (counted at the server), text re-extracted
+    from the WARC files; a result-deciding `fetch.*` change fetches again."""
+    from webtext.demo.miniweb import build_miniweb
+    from webtext.demo.server import serve_miniweb
+
+    copy, args = _corpus_copy(demo_run[0], tmp_path)
+    with serve_miniweb(build_miniweb(PORT)) as servers:
+        _webtext("run", *args, "--set", "extract.extractor=trafilatura")
+        assert sum(s.hits for s in servers) == 0
+        extract = json.loads((copy / "_state" / "extract.json").read_text())["stats"]
+        assert extract["reextracted"] > 200 and extract["from_crawl"] == 0
+        assert extract["missing_warc"] == 0
+        pages = _read_all(sorted((copy / "pages").glob("part-*.parquet")))
+        assert set(pages.filter(pq_ok(pages))["extractor"].to_pylist()) == {"trafilatura"}
+        _webtext("run", *args, "--set", "extract.extractor=trafilatura",
+                 "--set", "fetch.max_redirects=4")  # fmt: skip
+        assert sum(s.hits for s in servers) > 250
+    crawl = json.loads((copy / "_state" / "crawl.json").read_text())["stats"]
+    assert crawl["shards_crawled"] == crawl["shards"] and crawl["fetched_now"] > 250
+
+
+def pq_ok(table):
+    import pyarrow.compute as pc
+
+    return pc.equal(table["fetch_status"], "ok")
+
+
+STAGE_FILES = {  # what each stage writes: removed, with its state, to make it run again
+    "harvest": ["links", "optout", "stats/links.json", "_work/harvest"],
+    "crawl": ["fetched", "warc", "_work/crawl", "_work/crawl-extract"],
+    "extract": ["pages", "stats/pages.json"],
+    "clean": ["cleaned", "dropped"],
+    "dedup": ["documents", "dedup"],
+    "tokenize": ["shards", "_work/tokenize"],
+}
+
+
+@pytest.mark.parametrize("stage", list(STAGE_FILES))
+def test_kill_9_inside_each_stage_then_resume_gives_identical_index(demo_run, tmp_path, stage):
+    """One stage and everything after it run again; kill -9 (the whole process group: driver
+    and Ray) at a random moment inside that stage; the same command then finishes with
+    the same shards/index.json as the uninterrupted demo."""
+    import random
+
+    from webtext.demo.miniweb import build_miniweb
+    from webtext.demo.server import serve_miniweb
+
+    reference = _index_bytes(demo_run[0])
+    copy, args = _corpus_copy(demo_run[0], tmp_path)
+    names = list(STAGE_FILES)
+    for name in names[names.index(stage):]:
+        for rel in STAGE_FILES[name]:
+            target = copy / rel
+            if target.is_dir():
+                shutil.rmtree(target)
+            target.unlink(missing_ok=True)
+        (copy / "_state" / f"{name}.json").unlink(missing_ok=True)
+        shutil.rmtree(copy / "_state" / name, ignore_errors=True)
+    (copy / "_state" / "run.json").unlink()
+    started = copy / "_state" / stage
+    with serve_miniweb(build_miniweb(PORT)):
+        proc = subprocess.Popen([WEBTEXT, "run", *args], env=_env(), start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not started.is_dir():  # the driver writes the stage's settings first
+            assert proc.poll() is None and time.monotonic() < deadline, "run ended early"
+            time.sleep(0.01)
+        time.sleep(random.Random(stage).uniform(0.0, 0.15))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not (copy / "_state" / f"{stage}.json").exists(), "killed after the stage"
+        _webtext("run", *args)
+    assert _index_bytes(copy) == reference

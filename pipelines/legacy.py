@@ -1,0 +1,119 @@
+"""Runs made before the stage engine: their harvest and crawl are adopted, never redone.
+
+Such a run has `_state/<stage>.json` markers with the old fingerprints, crawl's
+`_work/crawl/done/part-N.json` records and pages/ with the text extracted during the crawl,
+but no fetched/. Rereading the dumps would cost hours and refetching would lose pages whose
+sites have gone, so: a harvest whose old marker matches the current config (the old
+formula) is recorded as done; a crawl shard whose old record matches (fetch and extract
+settings, links bytes: the old formula) gets fetched/part-N and the inline text derived
+from pages/part-N and is recorded as done, so extract rebuilds the same pages/ without a
+request. Extract, clean, dedup and tokenize then run once more (no network; same bytes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.engine import StageRun, Task, mark_stage_done
+from webtext.config import Config
+from webtext.io import (
+    StageMarker,
+    combine_fingerprint,
+    file_digest,
+    read_json,
+    stat_identity,
+    write_parquet_atomic,
+)
+from webtext.progress import log
+from webtext.schemas import PAGES_SCHEMA
+
+_OLD_PACE = {
+    "fetch": {
+        "concurrency", "per_host_concurrency", "per_host_delay", "backoff_base", "backoff_max",
+        "max_retry_after", "max_crawl_delay", "checkpoint_every", "task_cpus",
+    },
+    "extract": {"worker_max_pages"},
+}  # fmt: skip
+
+
+def _is_legacy(run: StageRun) -> dict[str, Any] | None:
+    marker = StageMarker(run.paths.root, run.stage.name).read()
+    return marker if marker and "settings_fingerprint" not in marker else None
+
+
+def adopt_harvest(run: StageRun) -> None:
+    from pipelines.harvest import _lists_digest, source_dumps
+
+    marker = _is_legacy(run)
+    if marker is None:
+        return
+    cfg = run.cfg
+    lists = _lists_digest(cfg)
+    old = combine_fingerprint(cfg.fingerprint("source", "harvest"),
+                              stat_identity(source_dumps(cfg)), *([lists] if lists else []))  # fmt: skip
+    if marker.get("fingerprint") == old:
+        mark_stage_done(run, marker.get("stats", {}))
+        log.info("harvest: adopted the links of a run made before the stage engine")
+
+
+def _old_crawl_settings(cfg: Config) -> str:
+    settings = {
+        section: {k: v for k, v in getattr(cfg, section).model_dump(mode="json").items()
+                  if k not in _OLD_PACE[section]}
+        for section in _OLD_PACE
+    }  # fmt: skip
+    if cfg.fetch.mode == "live":
+        settings["fetch"].pop("mode", None)
+    else:
+        archive = cfg.archive.model_dump(mode="json")
+        for source in archive["sources"]:
+            source.pop("rate_per_s", None)
+            source.pop("concurrency", None)
+        settings["archive"] = archive
+    return combine_fingerprint(settings)
+
+
+def adopt_crawl(run: StageRun, tasks: list[Task], extract_settings: str) -> None:
+    """Crawl shards of an old run -> fetched/ + inline text + the engine's done records."""
+    from webtext.extract.stage import EXTRACTED, INLINE_KEY
+
+    done_dir = run.paths.work / "crawl" / "done"
+    if not done_dir.is_dir():
+        return
+    settings = _old_crawl_settings(run.cfg)
+    adopted = 0
+    for task in tasks:
+        old = read_json(done_dir / f"{task.key}.json")
+        pages = run.paths.pages / f"{task.key}.parquet"
+        fetched = Path(task.outputs[0])
+        if old is None or fetched.exists() or not pages.exists():
+            continue
+        if old.get("fingerprint") != combine_fingerprint(settings, file_digest(task.inputs[0])):
+            continue  # other settings or links: the old code would have crawled it again
+        table = pq.read_table(pages).cast(PAGES_SCHEMA)
+        inline = table.select(list(EXTRACTED))
+        inline = inline.replace_schema_metadata({INLINE_KEY: extract_settings.encode()})
+        write_parquet_atomic(run.paths.inline_extract / pages.name, inline)
+        status = table["fetch_status"]
+        was_fetched = pc.is_in(status, pa.array(["ok", "extract_empty"]))
+        empty = pc.equal(status, "extract_empty")
+        nulls = pa.nulls(table.num_rows, pa.string())
+        for name, value in (
+            ("fetch_status", pc.if_else(was_fetched, "ok", status)),
+            ("error", pc.if_else(empty, nulls, table["error"])),  # the extraction's
+            ("title", nulls), ("text", nulls), ("extractor", nulls),
+        ):  # fmt: skip
+            at = table.schema.get_field_index(name)
+            table = table.set_column(at, table.schema.field(at), value)
+        write_parquet_atomic(fetched, table)
+        run.record("crawl", task, {"shard": task.payload["index"], "urls": table.num_rows,
+                                   "fetched": 0, "requests": 0, "cpu_s": 0.0, "adopted": True})  # fmt: skip
+        (done_dir / f"{task.key}.json").unlink()
+        adopted += 1
+    if adopted:
+        log.info("crawl: adopted %d shard(s) of a run made before the stage engine", adopted)
