@@ -189,9 +189,12 @@ class StageRun:
              "inputs": {str(p): self.digests.of(p) for p in task.inputs}, "result": result},
         )  # fmt: skip
 
+    def _scratch_path(self, phase: str, task: Task, fp: str) -> Path:
+        return self.paths.work / self.stage.name / phase / f"{task.key}-{fp}"
+
     def _scratch(self, phase: str, task: Task, fp: str) -> Path:
         base = self.paths.work / self.stage.name / phase
-        work = base / f"{task.key}-{fp}"
+        work = self._scratch_path(phase, task, fp)
         if base.is_dir():
             for stale in base.glob(f"{task.key}-*"):
                 if stale != work:  # work of other inputs or settings
@@ -236,6 +239,9 @@ class StageRun:
         for i, task in enumerate(tasks):
             fp = self.task_fingerprint(phase, task)
             record = self.is_done(phase, task, fp)
+            if record is not None and task.scratch == "stage":  # its output is the folder
+                if not self._scratch_path(phase, task, fp).is_dir():
+                    record = None
             if record is not None:
                 result = record.get("result")
                 results[i] = {**result, "skipped": True} if isinstance(result, dict) else result
@@ -539,6 +545,7 @@ def run_pipeline(stages: Sequence[Stage], cfg: Config, *,
         current = {s.name: (StageMarker(paths.root, s.name).read() or {}).get("fingerprint")
                    for s in stages}  # fmt: skip
         if previous.get("stages") == current:
+            log.info("run in %s is already complete: nothing to do", paths.root)
             done(stats)
             return stats
     stage_stats: dict[str, Any] = {}

@@ -125,7 +125,8 @@ def execute(run: StageRun) -> dict[str, Any]:
         raise MalformedInputError(message) from None
     spill_dirs = sorted(m["spill_dir"] for m in maps)
     partitions = range(cfg.harvest.num_partitions)
-    reduce = [Task(key=part_name(p, ""), payload=p, identity=[Path(d).name for d in spill_dirs],
+    identity = [[Path(d).name for d in spill_dirs], _lists_digest(cfg)]  # takedown lists too
+    reduce = [Task(key=part_name(p, ""), payload=p, identity=identity,
                    outputs=(str(paths.links / part_name(p)),)) for p in partitions]  # fmt: skip
     for folder in (paths.links, paths.optout):
         run.remove_orphans(folder, "part-*.parquet", [part_name(p) for p in partitions])

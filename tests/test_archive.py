@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines import crawl
+from pipelines import crawl, extract
 from tests.archive_servers import CommonCrawlLike, Pywb, Snap, pywb_bin, read_cdxj, write_warc
+from tests.stage_runs import crawl_and_extract
 from tests.web_server import WebServer, can_bind, page, status
 from webtext.config import build_config
 from webtext.demo.miniweb import BOTWALL, article_text, render_article
@@ -170,7 +171,7 @@ def config(run_dir: Path, world: World, mode: str, sources=None, fetch=None, **a
 
 def crawl_rows(cfg, links: Path, world: World) -> dict[str, dict]:
     """Crawl the links shard in this process; pages rows by link name."""
-    crawl.crawl_shard((0, str(links)), cfg)
+    crawl_and_extract(cfg)
     table = pq.read_table(RunPaths.of(cfg.run_dir).pages / "part-00000.parquet")
     assert table.schema.equals(PAGES_SCHEMA)
     names = {url: name for name, url in world.urls.items()}
@@ -235,11 +236,15 @@ def test_live_then_archive_recovers_dead_links_closest_to_submission(world, tmp_
     assert rows["multi"]["archive_url"] in targets and rows["cconly"]["archive_url"] in targets
     assert any(t.startswith(world.pywb.cdx_url) for t in targets)
     # ... so `webtext extract` redoes archived pages from the WARC files alone
-    from pipelines.extract import extract_shard
+    import shutil
+
+    from pipelines import extract
 
     pages_path = paths.pages / "part-00000.parquet"
-    counts = extract_shard((0, str(pages_path)), config(tmp_path, world, "live_then_archive"),
-                           str(tmp_path / "extract-done"))  # fmt: skip
+    shutil.rmtree(paths.inline_extract)  # not the crawl's text: the WARC's
+    shutil.rmtree(paths.state / "extract")
+    (paths.state / "extract.json").unlink()
+    counts = extract.run(config(tmp_path, world, "live_then_archive"), executor="local")
     fetched = sum(r["fetch_status"] in ("ok", "extract_empty") for r in rows.values())
     assert counts["missing_warc"] == 0 and counts["reextracted"] == fetched
     again = {r["url"]: r for r in pq.read_table(pages_path).to_pylist()}
@@ -272,7 +277,7 @@ def test_archive_mode_asks_no_live_host_and_a_rerun_asks_no_cdx(ray_local, world
     cfg = config(tmp_path, world, "archive")
     live_before, cdx_before = world.live.hits(), world.pywb.cdx_requests()
     cc_before = world.cc.index.hits()
-    stats = crawl.run(cfg)
+    stats = {**crawl.run(cfg), **extract.run(cfg)}
     assert world.live.hits() == live_before  # counted at the live server: not one request
     asked = world.pywb.cdx_requests() - cdx_before
     assert asked >= len(names) and world.cc.index.hits() > cc_before
@@ -296,11 +301,19 @@ def test_archive_mode_asks_no_live_host_and_a_rerun_asks_no_cdx(ray_local, world
     crawl.run(cfg)
     assert (world.pywb.cdx_requests(), world.pywb.replay_requests(), world.cc.index.hits(),
             world.cc.data.hits(), world.live.hits()) == seen  # fmt: skip
+    # an extraction setting: extract reruns from the WARC files, nobody is asked anything
+    cfg_x = build_config({**json.loads(cfg.model_dump_json()), "extract": {
+        "extractor": "trafilatura", "isolation": "inline", "min_chars": 2}})  # fmt: skip
+    crawl.run(cfg_x)
+    assert extract.run(cfg_x)["reextracted"] == 5
+    assert (world.pywb.cdx_requests(), world.pywb.replay_requests(), world.cc.index.hits(),
+            world.cc.data.hits(), world.live.hits()) == seen  # fmt: skip
     # a setting that redoes the shard: the captures are fetched again, the CDX answers are
     # the run's (cached on disk), not asked again
-    cfg2 = build_config({**json.loads(cfg.model_dump_json()), "extract": {
-        "extractor": "trafilatura", "isolation": "inline", "min_chars": 2}})  # fmt: skip
+    cfg2 = build_config({**json.loads(cfg.model_dump_json()), "fetch": {
+        **json.loads(cfg.fetch.model_dump_json()), "max_redirects": 4}})  # fmt: skip
     crawl.run(cfg2)
+    extract.run(cfg2)
     assert world.pywb.cdx_requests() == seen[0] and world.cc.index.hits() == seen[2]
     assert world.pywb.replay_requests() > seen[1] and world.cc.data.hits() > seen[3]
     assert world.live.hits() == live_before

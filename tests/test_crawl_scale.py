@@ -14,7 +14,7 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import crawl, harvest
+from pipelines import crawl, extract, harvest
 from tests.many_hosts import ManyHostServer, host_names, site_urls, write_dump, zipf_sizes
 from webtext.config import build_config
 from webtext.paths import RunPaths
@@ -56,6 +56,7 @@ def test_many_hosts_polite_and_complete(ray_local, tmp_path):
         harvest.run(cfg)
         stats = crawl.run(cfg)
         seen = server.stop()
+    extract.run(cfg)  # pages/ from the text the crawl extracted while fetching
 
     assert stats["urls"] == 500 and stats["status.ok"] == 500
     assert seen["hosts_contacted"] == 200 and seen["page_requests"] == 500

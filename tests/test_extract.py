@@ -451,7 +451,7 @@ def test_webtext_extract_reruns_the_chosen_extractor_from_warc(
 
     base, hits = image_server
     paths = RunPaths.of(tmp_path)
-    paths.pages.mkdir(parents=True)
+    paths.fetched.mkdir(parents=True)
     paths.warc.mkdir(parents=True)
     url = f"{base}/story"
     page = article_page().replace("<p>", f'<img src="{base}/inline.png"><p>', 1)
@@ -468,9 +468,9 @@ def test_webtext_extract_reruns_the_chosen_extractor_from_warc(
             )
         )
     row = dict.fromkeys(PAGES_SCHEMA.names)
-    row.update(url=url, canonical_url=url, final_url=url, fetch_status="ok", text="old")
+    row.update(url=url, canonical_url=url, final_url=url, fetch_status="ok")  # a fetch record
     pq.write_table(
-        pa.Table.from_pylist([row], schema=PAGES_SCHEMA), paths.pages / "part-00000.parquet"
+        pa.Table.from_pylist([row], schema=PAGES_SCHEMA), paths.fetched / "part-00000.parquet"
     )
     cfg = build_config({"run_dir": str(tmp_path), "extract": {"extractor": mode}})
     stats = extract.run(cfg)

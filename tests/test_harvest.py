@@ -454,8 +454,7 @@ def test_reduce_groups_give_the_same_links(tmp_path, monkeypatch):
         out = tmp_path / f"links{budget}"
         stats = [
             spill.reduce_partition(
-                p, spill_dirs=[str(tmp_path / "sp")], links_dir=str(out),
-                done_dir=str(tmp_path / f"done{budget}"), cfg=cfg,
+                p, spill_dirs=[str(tmp_path / "sp")], links_dir=str(out), cfg=cfg,
             )
             for p in range(2)
         ]  # fmt: skip
@@ -472,7 +471,8 @@ def _spill_view(tmp_path: Path, name: str, lines: list[Any], strict: bool = Fals
     path = tmp_path / name
     path.write_bytes(encode_lines(lines))
     cfg = HarvestConfig(min_score=0, num_partitions=1, spill_partitions=1)
-    stats = spill_dump(str(path), spill_root=str(tmp_path / "spill"), cfg=cfg, strict=strict)
+    item = {"path": str(path), "work": str(tmp_path / "spill" / name)}
+    stats = spill_dump(item, cfg=cfg, strict=strict)
     files = sorted(Path(stats["spill_dir"]).glob("s*.arrow"))
     ids = _read_bucket(files)["submission_id"].to_pylist() if files else []
     return stats, sorted(ids)

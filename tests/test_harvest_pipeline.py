@@ -161,11 +161,13 @@ def test_rerun_does_no_work_and_resumes(tmp_path, ray_local, caplog):
     assert "already done" in caplog.text
     assert {p.name: p.stat().st_mtime_ns for p in links_dir.glob("part-*.parquet")} == mtimes
 
-    # a crash after the map and reduce: finished spill and links files are reused
+    # the marker lost: the spills went when the stage finished, so the dumps are read
+    # again, but every links file is reused (the same spills: the same task fingerprints)
     StageMarker(cfg.run_dir, "harvest").clear()
     again = harvest.run(cfg)
-    assert again["work_skipped"] == {"sources": 2, "partitions": 4}
+    assert again["work_skipped"] == {"sources": 0, "partitions": 4}
     assert again["urls_kept"] == first["urls_kept"]
+    assert {p.name: p.stat().st_mtime_ns for p in links_dir.glob("part-*.parquet")} == mtimes
 
     # redone from scratch, the bytes are the same (deterministic output)
     for path in links_dir.glob("part-*.parquet"):

@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines import crawl
 from tests.hostile_server import (
     HostileServer,
     Request,
@@ -32,6 +31,7 @@ from tests.hostile_server import (
     respond,
     stall_after,
 )
+from tests.stage_runs import crawl_and_extract
 from tests.test_crawl import article, config, write_links
 from tests.web_server import can_bind
 from webtext.paths import RunPaths
@@ -341,7 +341,7 @@ def test_hostile_web_table(tmp_path):
             resolve={"evil.test": "10.0.0.1"},
         )
         start = time.monotonic()
-        crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")), cfg)
+        crawl_and_extract(cfg)
         wall = time.monotonic() - start
         rows = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
         by_url = {r["url"]: r for r in rows}
@@ -410,7 +410,7 @@ def test_punycode_label_at_the_size_cap_is_bounded(tmp_path):
         write_links(tmp_path, {0: [srv.url("/p")]})
         cfg = config(tmp_path, deadline=3.0, max_bytes=size, read_timeout=2.0)
         start = time.monotonic()
-        crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")), cfg)
+        crawl_and_extract(cfg)
         wall = time.monotonic() - start
     (row,) = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
     assert row["fetch_status"] == "ok" and row["bytes"] == len(body), row["error"]
@@ -435,7 +435,7 @@ def test_backslash_url_goes_to_the_host_harvest_partitioned_it_by(tmp_path):
         assert host == "127.0.0.1" and registered_domain(host) == "127.0.0.1"
         write_links(tmp_path, {0: [fetch]})
         cfg = config(tmp_path, allow_networks=["127.0.0.0/8"])
-        crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")), cfg)
+        crawl_and_extract(cfg)
     (row,) = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
     assert row["fetch_status"] == "robots_disallowed"
     assert a.hits("/robots.txt") == 1 and b.hits() == 0 and a.hits() == 1
@@ -454,7 +454,7 @@ def test_redirect_to_a_host_whose_robots_txt_drips_stays_within_the_deadline(tmp
         b.route("/next", page(ARTICLE))
         write_links(tmp_path, {0: [a.url("/page")]})
         cfg = config(tmp_path, deadline=DEADLINE, read_timeout=5.0, max_retries=0)
-        crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")), cfg)
+        crawl_and_extract(cfg)
     (row,) = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
     assert row["fetch_status"] == "timeout", row["error"]
     assert "robots.txt" in row["error"]

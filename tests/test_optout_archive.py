@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import crawl
 from tests.archive_servers import Pywb, Snap, pywb_bin, write_warc
+from tests.stage_runs import crawl_and_extract
 from tests.test_archive import DAY, T0, html
 from tests.web_server import WebServer, can_bind, page, status
 from webtext.config import build_config
@@ -78,7 +78,7 @@ def _crawl(tmp_path, pywb, urls, mode):
         "archive": {"sources": [{"kind": "wayback", "cdx_url": pywb.cdx_url,
                                  "replay_url": pywb.replay_url, "rate_per_s": 200.0}]},
     })  # fmt: skip
-    crawl.crawl_shard((0, str(links / "part-00000.parquet")), cfg)
+    crawl_and_extract(cfg)
     table = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
     names = {u: n for n, u in urls.items()}
     return {names[r["url"]]: r for r in table}

@@ -8,6 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from tests.stage_runs import crawl_and_extract
 from tests.web_server import WebServer, page, status
 from webtext.config import FetchConfig
 from webtext.fetch import Crawler, Fetcher
@@ -132,7 +133,6 @@ def test_signal_parsers_edge_cases():
 def test_crawl_stage_pages_ledger_and_report_show_optouts(site, tmp_path):
     """pages/ rows carry the opt-out status and no text; the ledger fate and the report
     count them by kind and domain; the WARC keeps no body of a refused page."""
-    from pipelines import crawl
     from tests.test_crawl import config, write_links
     from webtext.paths import RunPaths
     from webtext.report.ledger import build_ledger
@@ -146,8 +146,7 @@ def test_crawl_stage_pages_ledger_and_report_show_optouts(site, tmp_path):
     site.route("/ok", page(HTML))
     urls = [site.url(p) for p in ("/news/1", "/tdm", "/noai", "/ok")]
     write_links(tmp_path, {0: urls})
-    crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")),
-                      config(tmp_path))  # fmt: skip
+    crawl_and_extract(config(tmp_path))
     rows = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()
     status = {r["url"].rsplit("/", 1)[1]: r for r in rows}
     assert {k: v["fetch_status"] for k, v in status.items()} == {

@@ -6,8 +6,8 @@ import gzip
 
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines import crawl
 from tests.hostile_server import HostileServer, page, redirect, respond
+from tests.stage_runs import crawl_and_extract
 from tests.test_crawl import article, config, write_links
 from webtext.fetch.warc import Exchange, WarcChunkWriter
 from webtext.paths import RunPaths
@@ -21,7 +21,7 @@ def test_non_ascii_reason_and_location_are_stored_as_received(tmp_path):
         srv.route("/hdr", page(article(2), headers=[("X-Title", "日本語")]))
         write_links(tmp_path, {0: [srv.url("/reason"), srv.url("/hop"), srv.url("/hdr")]})
         cfg = config(tmp_path)
-        crawl.crawl_shard((0, str(RunPaths.of(tmp_path).links / "part-00000.parquet")), cfg)
+        crawl_and_extract(cfg)
     import pyarrow.parquet as pq
 
     rows = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet").to_pylist()

@@ -38,8 +38,8 @@ def as_config(config: Config | dict[str, Any] | str | Path) -> Config:
 
 def run_stage(name: str, config: Config | dict[str, Any] | str | Path) -> dict[str, Any]:
     """Run one stage (or "run" for all of them) as its CLI command does."""
-    if name not in (*STAGE_NAMES, "run"):
-        raise ConfigError(f"unknown stage {name!r}; one of {', '.join(STAGE_NAMES)} or run")
+    if name not in (*STAGE_NAMES, "run", "plan"):
+        raise ConfigError(f"unknown stage {name!r}; one of {', '.join(STAGE_NAMES)}, run or plan")
     cfg = as_config(config)
     if name == "train":
         from webtext.train import require_torch
@@ -52,6 +52,12 @@ def run(config: Config | dict[str, Any] | str | Path) -> dict[str, Any]:
     """Every stage in order (train too when the config has a train section), then the
     ledger, stats.json and report.html; finished work is skipped. Returns stats.json."""
     return run_stage("run", config)
+
+
+def plan(config: Config | dict[str, Any] | str | Path) -> dict[str, Any]:
+    """What `run` would do now and why (`webtext plan`): per stage, tasks done / to do /
+    stale and the setting keys or inputs that changed; touches nothing."""
+    return run_stage("plan", config)
 
 
 def harvest(config: Config | dict[str, Any] | str | Path) -> dict[str, Any]:
