@@ -22,7 +22,7 @@ from pipelines.engine import (
     Task,
     flat_settings,
     run_stage,
-    settings_fingerprint,
+    settings_key,
 )
 from pipelines.extract import STAGE as EXTRACT
 from pipelines.extract import extract_settings
@@ -91,12 +91,12 @@ def execute(run: StageRun) -> dict[str, Any]:
         floors = {t.key: politeness_floor(t.inputs[0], cfg.fetch.per_host_delay) for t in pending}
         return group_shards(pending, floors, rows, slots)
 
-    extract_fp = settings_fingerprint(EXTRACT, cfg)
+    extract_key = settings_key(EXTRACT, cfg)
     from webtext.fetch.task import crawl_group
 
     results = run.map(phase, crawl_group, todo, group=group, unit="task", records="urls",
                       num_cpus=cfg.fetch.task_cpus, cfg=cfg,
-                      extract_settings=extract_fp)  # fmt: skip
+                      extract_settings=extract_key)  # fmt: skip
     stats = status_counts(paths.fetched)
     now = [r for r in results if not r.get("skipped")]
     return {
@@ -133,7 +133,7 @@ STAGE = Stage(
 def adopt_crawl(run: StageRun) -> None:
     from pipelines.legacy import adopt_crawl as adopt
 
-    adopt(run, tasks(run)[1], settings_fingerprint(EXTRACT, run.cfg))
+    adopt(run, tasks(run)[1], settings_key(EXTRACT, run.cfg))
 
 
 def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:

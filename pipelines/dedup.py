@@ -3,7 +3,7 @@
 `dedup.execution` picks the in-process execution (`local`), Ray (`ray`), or by corpus size
 (`auto`: Ray from `dedup.ray_min_documents` documents). Both run the same task functions of
 `dedup.stage` and give the same bytes. Work files live in `<run_dir>/dedup/work-<fp>/`
-(the stage's fingerprint: settings and inputs), so an interrupted run resumes
+(keyed by the stage's settings and inputs), so an interrupted run resumes
 where it stopped and a changed config never mixes with old work; after success only the
 signatures (`sig/sig-N.npy`, datasketch-compatible uint32 [docs, num_perm]) are kept.
 """
@@ -138,7 +138,7 @@ def _task_key(item: Any) -> str:
 
 def _engine_executor(run: StageRun, work: Path, local: bool):
     """run_dedup's executor: each of its phases through the driver (records, resume); every
-    task depends on all inputs (global row ids), so the stage's fingerprint is its identity."""
+    task depends on all inputs (global row ids): the work folder's name is its identity."""
     layout = Layout(work)
     outputs = {
         "signatures": lambda s: (layout.sig(s.index),),
@@ -160,12 +160,7 @@ def execute(run: StageRun) -> dict[str, Any]:
     cfg, paths = run.cfg, run.paths
     shards = input_shards(paths)
     params = minhash_params(cfg.dedup)
-    work = paths.dedup_work / f"work-{run.fingerprint}"
-    if paths.dedup_work.is_dir():
-        for old in paths.dedup_work.glob("work-*"):  # work of other settings or inputs
-            if old != work:
-                shutil.rmtree(old, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
+    work = run.current_dir(paths.dedup_work, "work")  # never mixed with other settings' work
     paths.documents.mkdir(parents=True, exist_ok=True)
     run.remove_orphans(paths.documents, "part-*.parquet", [part_name(s.index) for s in shards])
     docs = sum(s.rows for s in shards)

@@ -201,6 +201,17 @@ class StageRun:
                     shutil.rmtree(stale, ignore_errors=True)
         return work
 
+    def current_dir(self, parent: Path, prefix: str) -> Path:
+        """`parent/<prefix>-<stage fingerprint>`, created; siblings of other settings or
+        inputs removed (dedup's work: never mixed with another configuration's)."""
+        work = parent / f"{prefix}-{self.fingerprint}"
+        if parent.is_dir():
+            for old in parent.glob(f"{prefix}-*"):
+                if old != work:
+                    shutil.rmtree(old, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        return work
+
     def task_slots(self, cpus_per_task: float) -> int:
         """How many tasks of `cpus_per_task` run at once (the cluster's CPUs, or this host's)."""
         if self.executor == "local":
@@ -239,9 +250,9 @@ class StageRun:
         for i, task in enumerate(tasks):
             fp = self.task_fingerprint(phase, task)
             record = self.is_done(phase, task, fp)
-            if record is not None and task.scratch == "stage":  # its output is the folder
-                if not self._scratch_path(phase, task, fp).is_dir():
-                    record = None
+            stage_work = task.scratch == "stage"  # its output is the folder: it must be there
+            if record is not None and stage_work and not self._scratch_path(phase, task, fp).is_dir():
+                record = None
             if record is not None:
                 result = record.get("result")
                 results[i] = {**result, "skipped": True} if isinstance(result, dict) else result
@@ -300,8 +311,8 @@ class StageRun:
         return removed
 
 
-def settings_fingerprint(stage: Stage, cfg: Config) -> str:
-    """The fingerprint of a stage's settings (the crawl tags its inline text with extract's)."""
+def settings_key(stage: Stage, cfg: Config) -> str:
+    """A stage's settings as one key (the crawl tags its inline text with extract's)."""
     return combine_fingerprint((stage.settings or _default_settings(stage))(cfg))
 
 
