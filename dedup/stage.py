@@ -37,7 +37,7 @@ from dedup.minhash import MinHashParams, text_signatures
 from dedup.shingles import exact_key_texts
 from dedup.unionfind import UnionFind, choose_survivors
 from webtext.io import atomic_path, write_parquet_atomic
-from webtext.progress import Progress
+from webtext.progress import Progress, count
 from webtext.schemas import DOCUMENTS_SCHEMA, document_id
 
 REASON_EXACT = "dedup:exact_duplicate"
@@ -224,6 +224,7 @@ def signature_task(
             meta_out.write(meta.tobytes())
             no_shingles += int(n - has.sum())
             row += n
+            count(n, "documents")  # progress: documents signed
         if row != shard.rows:
             raise ValueError(f"{shard.path}: expected {shard.rows} rows, read {row}")
     return {"docs": shard.rows, "no_shingles": no_shingles}
@@ -460,6 +461,7 @@ def write_task(shard: Shard, *, work: str, out_dir: str, batch_size: int) -> int
                 if row + i not in dropped_rows:
                     docs.append(_document(rec, merged.get(shard.offset + row + i)))
             row += batch.num_rows
+            count(batch.num_rows, "documents")  # progress: documents written
             if docs:
                 writer.write_table(pa.Table.from_pylist(docs, schema=DOCUMENTS_SCHEMA))
                 written += len(docs)

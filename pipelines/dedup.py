@@ -150,8 +150,10 @@ def _engine_executor(run: StageRun, work: Path, local: bool):
     def execute(fn, items, *, desc: str, **kwargs: Any) -> list[Any]:
         phase = desc.removeprefix("dedup ")
         tasks = [Task(key=_task_key(item), payload=item, identity=work.name,
-                      outputs=tuple(str(p) for p in outputs[phase](item))) for item in items]  # fmt: skip
-        return run.map(phase, fn, tasks, desc=desc, local=local, **kwargs)
+                      outputs=tuple(str(p) for p in outputs[phase](item)),
+                      records=getattr(item, "rows", 0)) for item in items]  # fmt: skip
+        records = "documents" if phase in ("signatures", "write") else None
+        return run.map(phase, fn, tasks, desc=desc, local=local, records=records, **kwargs)
 
     return execute
 
