@@ -434,6 +434,7 @@ class StagePlan:
     todo: int = 0
     stale: int = 0
     why: list[str] = field(default_factory=list)
+    cause: list[str] = field(default_factory=list)  # the changed keys, passed downstream
 
 
 def plan_stage(stage: Stage, cfg: Config, upstream: Mapping[str, StagePlan]) -> StagePlan:
@@ -447,15 +448,29 @@ def plan_stage(stage: Stage, cfg: Config, upstream: Mapping[str, StagePlan]) -> 
     if stage.first_tasks is not None and not inputs.missing:
         phase, tasks = stage.first_tasks(run)
     if rerun or inputs.missing:
-        why = [f"inputs from {', '.join(rerun)} will be rebuilt"] if rerun else [inputs.missing]
-        return StagePlan(stage.name, "waiting", stale=len(tasks), todo=0 if tasks else 1,
-                         why=why)  # fmt: skip
+        marker = StageMarker(run.paths.root, stage.name).read()
+        if rerun and not marker:
+            why = [f"waits for {', '.join(rerun)}"]
+        elif rerun:
+            causes = [c for name in rerun for c in upstream[name].cause]
+            why = [f"inputs from {', '.join(rerun)} will be rebuilt"
+                   + (f" ({'; '.join(causes)})" if causes else "")]  # fmt: skip
+        else:
+            why = [inputs.missing]
+        plan = StagePlan(stage.name, "stale" if marker else "todo", why=why,
+                         cause=[c for name in rerun for c in upstream[name].cause])  # fmt: skip
+        if marker:
+            plan.stale = max(len(tasks), 1)
+        else:
+            plan.todo = max(len(tasks), 1)
+        return plan
     fp, digests = fingerprint_of(run, inputs)
     marker = StageMarker(run.paths.root, stage.name).read() or {}
     if marker.get("fingerprint") == fp:
         return StagePlan(stage.name, "done", done=max(len(tasks), 1))
     why = _why(run, marker, digests)
-    plan = StagePlan(stage.name, "stale" if marker else "todo", why=why)
+    plan = StagePlan(stage.name, "stale" if marker else "todo", why=why,
+                     cause=[w for w in why if not w.startswith(("changed inputs", "inputs gone"))])  # fmt: skip
     if not tasks:
         if marker:
             plan.stale = 1
@@ -479,7 +494,7 @@ def plan_stage(stage: Stage, cfg: Config, upstream: Mapping[str, StagePlan]) -> 
 def _why(run: StageRun, marker: dict[str, Any], digests: dict[str, str]) -> list[str]:
     """The settings keys and input files that differ from the last finished run."""
     if not marker:
-        return ["never finished"]
+        return ["never run"]
     why = []
     old_file = run.paths.stage_state(run.stage.name) / (
         f"settings-{marker.get('settings_fingerprint')}.json"
