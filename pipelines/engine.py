@@ -300,7 +300,9 @@ class StageRun:
 
     def remove_orphans(self, folder: Path, pattern: str, keep: Iterable[str | Path]) -> int:
         """Files in `folder` matching `pattern` that no current task writes (a run with
-        more partitions before); returns how many were removed."""
+        more partitions before), and `.*.tmp` leftovers of killed writers; returns how many
+        orphans were removed."""
+        clean_temp_files(folder)
         wanted = {Path(p).name for p in keep}
         removed = 0
         if folder.is_dir():
