@@ -143,6 +143,14 @@ def test_stage_end_to_end_resumable_and_deterministic(tmp_path, ray_local, caplo
     assert all(r.startswith("clean:") for r in dropped["reason"].to_pylist())
     marker = StageMarker(run_dir, "clean").read()
     assert marker["stats"] == stats
+    # the in-process executor: the same functions, the same bytes
+    local_dir = tmp_path / "local"
+    write_pages(local_dir, 0, shard_rows(0))
+    write_pages(local_dir, 3, shard_rows(100))
+    clean_stage.run(build_config({"run_dir": str(local_dir)}), executor="local")
+    for name in ("cleaned", "dropped"):
+        for path in (run_dir / name).iterdir():
+            assert (local_dir / name / path.name).read_bytes() == path.read_bytes(), path
 
     # done with the same config: returns the recorded stats without touching Ray
     with caplog.at_level("INFO", logger="webtext"):

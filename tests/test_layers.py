@@ -24,6 +24,7 @@ EXPECTED = {
     "tokenize": "pipelines.tokenize:run",
     "train": "pipelines.train:run",
     "run": "pipelines.run:run",
+    "plan": "pipelines.run:plan",
     "overlap_index": "pipelines.overlap:build_run_index",
 }
 
