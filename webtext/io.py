@@ -165,7 +165,9 @@ class StageMarker:
     """
 
     def __init__(self, run_dir: str | Path, stage: str):
-        self.path = Path(run_dir) / "_state" / f"{stage}.json"
+        from webtext.paths import RunPaths
+
+        self.path = RunPaths.of(run_dir).stage_marker(stage)
         self.stage = stage
 
     def read(self) -> dict[str, Any] | None:

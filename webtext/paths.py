@@ -132,6 +132,10 @@ class RunPaths:
         """stage markers (`<stage>.json`) and the engine's records."""
         return self.root / "_state"
 
+    def stage_marker(self, stage: str) -> Path:
+        """`_state/<stage>.json`: written last when a stage (or `run`) finishes."""
+        return self.state / f"{stage}.json"
+
     def stage_state(self, stage: str) -> Path:
         """`_state/<stage>/`: task done records and the settings of each finish."""
         return self.state / stage
