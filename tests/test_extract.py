@@ -18,7 +18,7 @@ import pytest
 
 from webtext.config import ExtractConfig
 from webtext.extract import Extractor, ExtractResult
-from webtext.extract.ensemble import readability_vote, vote
+from webtext.extract.ensemble import interior_fill, readability_vote, vote
 
 BODY = [
     "The committee met on Tuesday to discuss the long-delayed proposal for a new bridge "
@@ -403,6 +403,48 @@ def test_combined_vote_asks_trafilatura_only_when_needed():
     assert out == BODY[0]
     # an empty readability result: trafilatura's text
     assert readability_vote("", article, lazy("r", BODY[1]), lazy("p", ""), **params) == BODY[1]
+
+
+def test_interior_fill_inserts_what_lies_inside_the_shared_stretch():
+    """trafilatura lines between two lines the result has (an embedded tweet) go in, in
+    place; lines before or after the shared stretch (byline, related links) do not."""
+    tweet = "The Senate (@Senate) October 9, 2018"
+    donor = "\n".join(
+        ["By Jane Doe, staff writer", BODY[0], tweet, BODY[1], "Related: ten recipes"]
+    )
+    result = "\n".join(BODY[:2])
+    assert interior_fill(result, donor) == "\n".join([BODY[0], tweet, BODY[1]])
+    assert interior_fill(result, "") == result
+    assert interior_fill("", donor) == ""
+
+
+def test_combined_keeps_both_when_readability_and_trafilatura_disagree_entirely():
+    """readability chose one part of the page, trafilatura another (no shared line):
+    with `hedge`, the trafilatura lines Resiliparse and precision mode confirm are added
+    even under the `gate`; without it they are not. Table rows join only with `tables`."""
+    other = "\n".join(
+        [
+            "Viver uma verdadeira experiencia amorosa e um dos maiores prazeres da vida, "
+            "e gostar e sentir com a alma antes de qualquer outra coisa.",
+            "Condicionamos o amor as nossas necessidades e acabamos com ele, tentando "
+            "fazer com que os outros se responsabilizem pela nossa felicidade.",
+        ]
+    )
+    page = BODY[0] + "\n" + other  # Resiliparse returned both parts
+    params = {"support": 0.7, "settled": 0.05, "gate": 10.0}
+    out = readability_vote(BODY[0], page, lambda: other, lambda: other, **params)
+    assert out == BODY[0]
+    out = readability_vote(BODY[0], page, lambda: other, lambda: other, hedge=True, **params)
+    assert out == BODY[0] + "\n" + other
+    table = "| Home | News | Sports | Sign in to your account today |"
+    rows = other + "\n" + table
+    main = page + "\n" + table
+    out = readability_vote(BODY[0], main, lambda: rows, lambda: rows, hedge=True, **params)
+    assert out.endswith(table)
+    out = readability_vote(
+        BODY[0], main, lambda: rows, lambda: rows, hedge=True, tables=False, **params
+    )
+    assert out == BODY[0] + "\n" + other
 
 
 # ---------------------------------------------------------------------- quality

@@ -18,6 +18,7 @@ General rules only, no per-site tuning:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 
@@ -119,6 +120,75 @@ def outside_share(text: str, other: str, support: float = SUPPORT) -> float:
     return outside / words
 
 
+def _lines(text: str) -> list[tuple[str, list[str]]]:
+    out = []
+    for line in (text or "").splitlines():
+        tokens = _WORD.findall(line)
+        if tokens:
+            out.append((line.strip(), tokens))
+    return out
+
+
+def supported_share(text: str, other: str, support: float = SUPPORT) -> float:
+    """Share of `text`'s words in lines that `other` returned too (0 for an empty text)."""
+    have = _Voter(_WORD.findall(other or ""))
+    total = kept = 0
+    for _, tokens in _lines(text):
+        total += len(tokens)
+        if have.supports(tokens, support):
+            kept += len(tokens)
+    return kept / total if total else 0.0
+
+
+def interior_fill(text: str, donor: str) -> str:
+    """`text` plus the `donor` lines it lacks that lie, in the donor's order, between two
+    donor lines it has: each gap is inserted after the result line that holds the line
+    before it. What another extractor returns *inside* the stretch both agree is the
+    article (an embedded quote or tweet, a list, a sub-heading) is rarely boilerplate;
+    what it returns before or after that stretch often is (bylines, related links)."""
+    result = _lines(text)
+    donor_lines = _lines(donor)
+    if not result or not donor_lines:
+        return text
+    have = _Voter([t for _, tokens in result for t in tokens])
+    where: dict[tuple[str, ...], int] = {}  # shingle -> first result line holding it
+    for j, (_, tokens) in enumerate(result):
+        for gram in _shingles(tokens) if len(tokens) >= SHINGLE else {tuple(tokens)}:
+            where.setdefault(gram, j)
+
+    def locate(tokens: list[str]) -> int | None:
+        grams = _shingles(tokens) if len(tokens) >= SHINGLE else {tuple(tokens)}
+        hits = [where[g] for g in grams if g in where]
+        return max(set(hits), key=hits.count) if hits else None
+
+    inserts: dict[int, list[str]] = {}
+    anchor: int | None = None  # result line of the last donor line present
+    gap: list[str] = []
+    for line, tokens in donor_lines:
+        if have.supports(tokens):
+            if anchor is not None and gap:
+                inserts.setdefault(anchor, []).extend(gap)
+            anchor, gap = locate(tokens), []
+        elif anchor is not None:
+            gap.append(line)
+    if not inserts:
+        return text
+    out = []
+    for j, (line, _) in enumerate(result):
+        out.append(line)
+        out.extend(inserts.get(j, ()))
+    return "\n".join(out)
+
+
+DISJOINT = 0.1  # two texts sharing less than this of their words each: different nodes
+DISJOINT_WORDS = 20  # ... judged only when the other text has at least this many words
+
+
+def _table_rows_dropped(text: str) -> str:
+    """trafilatura writes table cells as `| a | b |` rows: layout tables, mostly."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("|"))
+
+
 def readability_vote(
     base: str,
     main: str,
@@ -128,19 +198,39 @@ def readability_vote(
     support: float,
     settled: float,
     gate: float,
+    hedge: bool = False,
+    fill: bool = False,
+    tables: bool = True,
 ) -> str:
     """The `combined` method on extractor outputs (`main`: Resiliparse; `recall` and
-    `precision`: trafilatura's modes, called only when needed):
+    `precision`: trafilatura's modes, each called at most once and only when needed):
 
     1. `base` (readability-lxml) lines confirmed by `main`, then, while more than `settled`
        of the words are unconfirmed, by `recall`; an empty base gives `recall`'s text;
     2. when `main` has more than `gate` (relative to the result's words) outside the
-       result, the `recall` lines missing from it that `main` and `precision` both confirm
-       are added.
+       result, or when the result and `recall` are disjoint (each shares under `DISJOINT`
+       of its words with the other, checked with `hedge`: readability and trafilatura chose
+       different parts of the page, and both are kept), the `recall` lines missing from
+       it that `main` and `precision` both confirm are added (`tables`: table rows too);
+    3. `fill`: `recall` lines inside the stretch the result shares with it are inserted
+       (`interior_fill`).
     """
+    recall = functools.cache(recall)
     if not _WORD.search(base or ""):
         return (recall() or "").strip()
     text = vote(base, [main, recall], support=support, settled=settled)
-    if outside_share(text, main, support) > gate:
-        text = add_confirmed(text, recall(), [main, precision])
+    disjoint = False
+    if hedge:
+        other = recall() or ""
+        disjoint = (
+            len(_WORD.findall(other)) >= DISJOINT_WORDS
+            and supported_share(text, other) < DISJOINT
+            and supported_share(other, text) < DISJOINT
+        )
+    if disjoint or outside_share(text, main, support) > gate:
+        extra = recall() or ""
+        extra = extra if tables else _table_rows_dropped(extra)
+        text = add_confirmed(text, extra, [main, precision])
+    if fill:
+        text = interior_fill(text, recall() or "")
     return text

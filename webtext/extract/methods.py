@@ -267,6 +267,9 @@ def extract_combined(html: str, url: str, params: str | None = None) -> tuple[st
         support=settings["support"],
         settled=settings["settled"],
         gate=settings["gate"],
+        hedge=settings.get("hedge", False),
+        fill=settings.get("fill", False),
+        tables=settings.get("tables", True),
     )
     return text, title
 
