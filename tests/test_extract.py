@@ -418,6 +418,31 @@ def test_interior_fill_inserts_what_lies_inside_the_shared_stretch():
     assert interior_fill("", donor) == ""
 
 
+def test_combined_runs_trafilatura_only_where_resiliparse_sees_more():
+    """With `probe`, hedge and fill consult trafilatura only when Resiliparse has more than
+    `probe` of the result's words outside it (or the vote already asked it)."""
+    calls = []
+
+    def lazy(name, text):
+        return lambda: calls.append(name) or text
+
+    article = "\n".join(BODY)
+    params = {"support": 0.7, "settled": 0.05, "gate": 1.0, "hedge": True, "fill": True}
+    out = readability_vote(
+        article, article, lazy("recall", article), lazy("precision", ""), probe=0.1, **params
+    )
+    assert out == article and calls == []
+    # Resiliparse has a paragraph more (over 10% of the words): recall runs, once, and
+    # fills in the paragraph it has between two of the result's
+    main = "\n".join(
+        [BODY[0], "A fourth paragraph the readability node left out of it.", *BODY[1:]]
+    )
+    out = readability_vote(
+        BODY[0] + "\n" + BODY[1], main, lazy("recall", main), lazy("p", ""), probe=0.1, **params
+    )
+    assert out == "\n".join(main.splitlines()[:3]) and calls == ["recall"]
+
+
 def test_combined_keeps_both_when_readability_and_trafilatura_disagree_entirely():
     """readability chose one part of the page, trafilatura another (no shared line):
     with `hedge`, the trafilatura lines Resiliparse and precision mode confirm are added

@@ -164,8 +164,9 @@ def score(evaluator, pages: list[dict], texts: list[str]) -> dict:
 # ------------------------------------------------------------------------ combiners
 GRID = {
     "support": [0.5, 0.7],
-    "settled": [0.0, 0.05],
-    "gate": [0.0, 0.1, 0.25, 0.5, 1.0],
+    "settled": [0.05],
+    "gate": [0.25, 0.5, 1.0],
+    "probe": [0.05, 0.1],
     "hedge": [True],
     "fill": [False, True],
     "tables": [True, False],
@@ -261,14 +262,20 @@ TIE = 0.0005  # settings within this mean F1 of the best count as tied
 
 def choose(grid: list[tuple[dict, dict[str, float]]], train: list[str]) -> dict:
     """The setting with the best mean F1 over the training sets only; among settings
-    within TIE of it, the cheapest (largest gate, then settled: trafilatura runs less)."""
+    within TIE of it, the cheapest (largest probe, gate, then settled: trafilatura runs
+    less)."""
 
     def mean(item):
         return sum(item[1][s] for s in train) / len(train)
 
     best = max(mean(item) for item in grid)
     tied = [item for item in grid if mean(item) >= best - TIE]
-    return max(tied, key=lambda item: (item[0]["gate"], item[0]["settled"], mean(item)))[0]
+
+    def cheap(item):
+        params = item[0]
+        return (params.get("probe", 0.0), params["gate"], params["settled"], mean(item))
+
+    return max(tied, key=cheap)[0]
 
 
 def pairwise_choice(pages: list[dict], candidates: list[str]) -> list[str]:

@@ -201,6 +201,7 @@ def readability_vote(
     hedge: bool = False,
     fill: bool = False,
     tables: bool = True,
+    probe: float = 0.0,
 ) -> str:
     """The `combined` method on extractor outputs (`main`: Resiliparse; `recall` and
     `precision`: trafilatura's modes, each called at most once and only when needed):
@@ -214,23 +215,36 @@ def readability_vote(
        it that `main` and `precision` both confirm are added (`tables`: table rows too);
     3. `fill`: `recall` lines inside the stretch the result shares with it are inserted
        (`interior_fill`).
+
+    Steps 2 (`hedge`) and 3 consult `recall` only when step 1 did, or when `main` has more
+    than `probe` (relative to the result's words) outside the result: where Resiliparse
+    finds (almost) nothing beyond readability's text, there is little for trafilatura to
+    dispute or fill in, and it is not run (its cost is most of the method's).
     """
-    recall = functools.cache(recall)
+    asked = []
+    cached = functools.cache(recall)
+
+    def recall() -> str:
+        asked.append(True)
+        return cached()
+
     if not _WORD.search(base or ""):
         return (recall() or "").strip()
     text = vote(base, [main, recall], support=support, settled=settled)
+    outside = outside_share(text, main, support)
+    consult = bool(asked) or outside > probe
     disjoint = False
-    if hedge:
+    if hedge and consult:
         other = recall() or ""
         disjoint = (
             len(_WORD.findall(other)) >= DISJOINT_WORDS
             and supported_share(text, other) < DISJOINT
             and supported_share(other, text) < DISJOINT
         )
-    if disjoint or outside_share(text, main, support) > gate:
+    if disjoint or outside > gate:
         extra = recall() or ""
         extra = extra if tables else _table_rows_dropped(extra)
         text = add_confirmed(text, extra, [main, precision])
-    if fill:
+    if fill and consult:
         text = interior_fill(text, recall() or "")
     return text

@@ -270,6 +270,7 @@ def extract_combined(html: str, url: str, params: str | None = None) -> tuple[st
         hedge=settings.get("hedge", False),
         fill=settings.get("fill", False),
         tables=settings.get("tables", True),
+        probe=settings.get("probe", 0.0),
     )
     return text, title
 
