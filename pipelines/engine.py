@@ -38,6 +38,8 @@ from webtext.io import (
     clean_temp_files,
     combine_fingerprint,
     file_digest,
+    missing_outputs,
+    output_files,
     read_json,
     stage_fingerprint,
     write_json_atomic,
@@ -407,8 +409,16 @@ def _mark(run: StageRun, fp: str, digests: dict[str, str], stats: dict[str, Any]
     StageMarker(run.paths.root, run.stage.name).mark_done(
         fp, stats, settings_fingerprint=run.settings_fp,
         inputs={_rel(run.paths, p): d for p, d in digests.items()},
+        outputs=stage_outputs(run.paths, run.stage),
     )  # fmt: skip
     run.digests.save()
+
+
+def stage_outputs(paths: RunPaths, stage: Stage) -> list[str]:
+    """The files of the stage's output folders, for its marker (`_work/` is scratch: a
+    user may delete it, so nothing there is listed)."""
+    folders = [getattr(paths, name) for name in stage.outputs]
+    return output_files(paths.root, [f for f in folders if not f.is_relative_to(paths.work)])
 
 
 def mark_stage_done(run: StageRun, stats: dict[str, Any]) -> None:
@@ -468,9 +478,12 @@ def plan_stage(stage: Stage, cfg: Config, upstream: Mapping[str, StagePlan]) -> 
         return plan
     fp, digests = fingerprint_of(run, inputs)
     marker = StageMarker(run.paths.root, stage.name).read() or {}
-    if marker.get("fingerprint") == fp:
+    gone = missing_outputs(run.paths.root, marker)
+    if marker.get("fingerprint") == fp and not gone:
         return StagePlan(stage.name, "done", done=max(len(tasks), 1))
-    why = _why(run, marker, digests)
+    why = [f"outputs gone: {_list(gone)}"] if gone else []
+    if marker.get("fingerprint") != fp:
+        why += _why(run, marker, digests)
     plan = StagePlan(stage.name, "stale" if marker else "todo", why=why,
                      cause=[w for w in why if not w.startswith(("changed inputs", "inputs gone"))])  # fmt: skip
     if not tasks:

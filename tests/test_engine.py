@@ -101,6 +101,48 @@ def test_records_skip_and_staleness(tmp_path):
     assert plan.state == "done"
 
 
+def _tasks_to_cleaned(run: StageRun) -> tuple[str, list[Task]]:
+    phase, tasks = _tasks(run)
+    return phase, [Task(**{**t.__dict__, "payload": (t.payload[0], str(run.paths.cleaned / Path(t.payload[1]).name)),
+                           "outputs": (str(run.paths.cleaned / Path(t.payload[1]).name),)})
+                   for t in tasks]  # fmt: skip
+
+
+def _execute_to_cleaned(run: StageRun) -> dict:
+    phase, tasks = _tasks_to_cleaned(run)
+    results = run.map(phase, upper_task, tasks, suffix=run.cfg.clean.languages[0])
+    return {"chars": sum(r["chars"] for r in results)}
+
+
+def test_output_deleted_by_hand_is_made_again(tmp_path):
+    """The marker lists the stage's output files: one deleted by hand (marker and records
+    intact) makes the stage not done, `plan` names the file, and the next run writes that
+    one file again (a downstream stage would otherwise read a silently smaller corpus)."""
+    from pipelines.engine import is_current
+
+    stage = Stage(name="toyout", description="", sections=("clean",), after=(), inputs=_inputs,
+                  execute=_execute_to_cleaned, first_tasks=_tasks_to_cleaned,
+                  outputs=("cleaned",))  # fmt: skip
+    for i, text in enumerate(["alpha", "beta", "gamma"]):
+        _write(tmp_path, i, text)
+    run_stage(stage, _cfg(tmp_path), executor="local")
+    marker = json.loads((tmp_path / "_state" / "toyout.json").read_text())
+    assert marker["outputs"] == [f"cleaned/part-0000{i}.parquet" for i in range(3)]
+    assert is_current(stage, _cfg(tmp_path))
+    (tmp_path / "cleaned" / "part-00001.parquet").unlink()
+    assert not is_current(stage, _cfg(tmp_path))
+    (plan,) = plan_pipeline([stage], _cfg(tmp_path))
+    assert (plan.state, plan.done, plan.stale) == ("stale", 2, 1)
+    assert plan.why == ["outputs gone: cleaned/part-00001.parquet"]
+    CALLS.clear()
+    stats = run_stage(stage, _cfg(tmp_path), executor="local")
+    assert CALLS == ["part-00001.parquet"] and stats["tasks_skipped"] == 2
+    assert (tmp_path / "cleaned" / "part-00001.parquet").read_text() == "BETAen"
+    assert is_current(stage, _cfg(tmp_path))
+    (plan,) = plan_pipeline([stage], _cfg(tmp_path))
+    assert plan.state == "done"
+
+
 def test_orphans_and_temp_files_go(tmp_path):
     for i in range(3):
         _write(tmp_path, i, f"text {i}")

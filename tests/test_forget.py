@@ -182,6 +182,35 @@ def test_forget_again_is_a_no_op_and_stale_export_is_reported(finished, tmp_path
     assert "stale export" not in capsys.readouterr().err
 
 
+def test_run_after_forget_does_no_work(ray_local, pages, tmp_path):
+    """`webtext run` on a finished run after `webtext forget` takes the "nothing to do"
+    path: forget keeps the run marker's record of the stages (tokenize's new fingerprint
+    included) and tokenize's marker lists the shards as they are now."""
+    from pipelines import dedup, tokenize
+    from pipelines.engine import is_current, run_pipeline
+    from pipelines.run import _finish
+
+    run = tmp_path / "run"
+    write_cleaned(run, [pages[0::3], pages[1::3], pages[2::3]])
+    cfg = build_config({**_cfg(run).model_dump(mode="json"), "report": {"enabled": False}})
+    finished: list[dict] = []
+    stages = [dedup.STAGE, tokenize.STAGE]
+
+    def finish(cfg, stage_stats):
+        finished.append(stage_stats)
+        return _finish(cfg, stage_stats)
+
+    run_pipeline(stages, cfg, finish=finish, done=lambda stats: None)
+    assert len(finished) == 1
+    listed_file, _, ids = _takedown(run, tmp_path)
+    assert cli(["forget", str(run), "--list", str(listed_file)]) == 0
+    assert all(is_current(stage, cfg) for stage in stages)
+    stats = run_pipeline(stages, cfg, finish=finish, done=lambda stats: None)
+    assert len(finished) == 1, "the run did its stages and finish again after forget"
+    assert stats == json.loads((run / "stats.json").read_text())  # the funnel after forget
+    assert not {d["id"] for d in _documents(run)} & ids
+
+
 def test_bad_forget_arguments_are_clear_errors(finished, tmp_path, capsys):
     assert cli(["forget", str(finished), "--domain", "https://x.test/"]) == 2
     assert "--domain takes a domain" in capsys.readouterr().err

@@ -33,7 +33,9 @@ import pyarrow.parquet as pq
 
 from webtext.io import (
     StageMarker,
+    combine_fingerprint,
     file_digest,
+    output_files,
     read_json,
     stage_fingerprint,
     write_json_atomic,
@@ -331,7 +333,15 @@ def _update_tokenize_marker(run_dir: Path, index: dict[str, Any]) -> None:
         total_tokens += t["tokens"]
     stats["documents"], stats["tokens"] = total_rows, total_tokens
     marker.mark_done(fingerprint, stats, settings_fingerprint=data["settings_fingerprint"],
-                     inputs={str(p.relative_to(paths.root)): file_digest(p) for p in inputs})  # fmt: skip
+                     inputs={str(p.relative_to(paths.root)): file_digest(p) for p in inputs},
+                     outputs=output_files(paths.root, [paths.shards]))  # fmt: skip
+    run_marker = StageMarker(run_dir, "run")
+    run = run_marker.read() or {}
+    stages = run.get("stages")
+    if stages and stages.get("tokenize") == data["fingerprint"]:  # `webtext run` was done
+        stages = {**stages, "tokenize": fingerprint}  # and stays so (run_pipeline's formula)
+        run_marker.mark_done(combine_fingerprint(stages), run.get("stats"),
+                             identity=run.get("identity"), stages=stages)  # fmt: skip
 
 
 def _refresh_reports(run_dir: Path) -> None:
@@ -354,7 +364,8 @@ def _refresh_reports(run_dir: Path) -> None:
     run_marker = StageMarker(run_dir, "run")
     done = run_marker.read()
     if done:  # `webtext run` stays done and prints the funnel as it is now
-        run_marker.mark_done(done["fingerprint"], stats)
+        kept = {k: done[k] for k in ("identity", "stages") if k in done}
+        run_marker.mark_done(done["fingerprint"], stats, **kept)
 
 
 def forget_run(run_dir: str | Path, takedown: Takedown, *, why: str) -> dict[str, Any]:

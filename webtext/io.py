@@ -156,6 +156,26 @@ def stage_fingerprint(settings_fp: str, digests: list[str], identity: Any = None
     return combine_fingerprint(settings_fp, sorted(digests), identity)
 
 
+def output_files(root: str | Path, folders: list[Path]) -> list[str]:
+    """Every file under `folders` (paths relative to `root`, sorted; temp files left
+    out): what a stage's marker lists, so that an output deleted by hand makes the stage
+    run again instead of passing for done."""
+    root = Path(root)
+    out = []
+    for folder in folders:
+        if folder.is_dir():
+            out += [str(f.relative_to(root)) for f in folder.rglob("*")
+                    if f.is_file() and not f.name.startswith(".")]  # fmt: skip
+    return sorted(out)
+
+
+def missing_outputs(root: str | Path, marker: dict[str, Any]) -> list[str]:
+    """The files a stage marker lists that are no longer there (none for a marker made
+    before markers listed their outputs)."""
+    root = Path(root)
+    return [p for p in marker.get("outputs") or () if not (root / p).exists()]
+
+
 class StageMarker:
     """`<run_dir>/_state/<stage>.json`: written last, after every output of the stage.
 
@@ -167,15 +187,18 @@ class StageMarker:
     def __init__(self, run_dir: str | Path, stage: str):
         from webtext.paths import RunPaths
 
-        self.path = RunPaths.of(run_dir).stage_marker(stage)
+        paths = RunPaths.of(run_dir)
+        self.root, self.path = paths.root, paths.stage_marker(stage)
         self.stage = stage
 
     def read(self) -> dict[str, Any] | None:
         return read_json(self.path)
 
     def is_done(self, fingerprint: str) -> bool:
+        """The fingerprint matches and every output the marker lists is still there."""
         data = self.read()
-        return bool(data) and data.get("fingerprint") == fingerprint
+        return (bool(data) and data.get("fingerprint") == fingerprint
+                and not missing_outputs(self.root, data))  # fmt: skip
 
     def mark_done(self, fingerprint: str, stats: dict[str, Any] | None = None, **extra: Any) -> None:
         write_json_atomic(
