@@ -7,8 +7,9 @@ tasks as there are task slots (`fetch.task_cpus` each), longest politeness floor
 extract stage turns fetch records + that text (or the WARC) into pages/.
 
 Settings that decide results: `fetch.*` except the pace keys below, `archive.*` when
-archives are used, and `extract.*` only with `fetch.warc: false` (no WARC to re-extract
-from, so a new extractor needs the pages again).
+archives are used, `clean.botwall*` with `fetch.mode: live_then_archive` (a live bot wall
+is a dead link: the archive is asked), and `extract.*` only with `fetch.warc: false` (no
+WARC to re-extract from, so a new extractor needs the pages again).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def settings(cfg: Config) -> dict[str, Any]:
                 value = [{k: v for k, v in source.items() if k not in ("rate_per_s", "concurrency")}
                          for source in value]  # fmt: skip
             out[key] = value
+    if cfg.fetch.mode == "live_then_archive":  # a live page clean would drop as a bot
+        out["clean.botwall"] = cfg.clean.botwall  # wall is a dead link: the archive's copy
+        if cfg.clean.botwall:
+            out["clean.botwall_max_fraction"] = cfg.clean.botwall_max_fraction
+            out["clean.botwall_title_max_words"] = cfg.clean.botwall_title_max_words
     if not cfg.fetch.warc:
         out.update(extract_settings(cfg))
     return out

@@ -252,6 +252,36 @@ def test_live_then_archive_recovers_dead_links_closest_to_submission(world, tmp_
         assert again[world.urls[name]]["text"] == rows[name]["text"], name
 
 
+def test_botwall_settings_decide_which_copy_live_then_archive_keeps(world, tmp_path):
+    """`clean.botwall` decides whether a live bot wall is a dead link: with live_then_archive
+    a change refetches (the live wall is kept once bot walls are not judged), with live
+    fetching it is no crawl setting (no request)."""
+    write_links(tmp_path, world, ["live", "wall"])
+    cfg = config(tmp_path, world, "live_then_archive")
+    no_wall = build_config({**cfg.model_dump(mode="json"),
+                            "clean": {**cfg.clean.model_dump(mode="json"), "botwall": False}})  # fmt: skip
+    names = {url: name for name, url in world.urls.items()}
+
+    def rows() -> dict[str, dict]:
+        table = pq.read_table(RunPaths.of(tmp_path).pages / "part-00000.parquet")
+        return {names[r["url"]]: r for r in table.to_pylist()}
+
+    crawl_and_extract(cfg)
+    assert rows()["wall"]["source"] == "wayback"
+    before = world.live.hits("/wall.html")
+    crawl_and_extract(no_wall)
+    assert world.live.hits("/wall.html") > before  # fetched again
+    wall = rows()["wall"]
+    assert (wall["fetch_status"], wall["source"]) == ("ok", "live") and "Just a moment" in wall["title"]
+    live = tmp_path / "live"
+    write_links(live, world, ["live", "wall"])
+    crawl_and_extract(config(live, world, "live"))
+    before = world.live.hits()
+    crawl_and_extract(build_config({**config(live, world, "live").model_dump(mode="json"),
+                                    "clean": {"botwall": False}}))  # fmt: skip
+    assert world.live.hits() == before
+
+
 def test_target_date_and_distance_window(world, tmp_path):
     links = write_links(tmp_path, world, ["multi", "tie", "window2"])
     # a fixed snapshot date: 2017-02-04 is 4 days from the +30-day capture of multi
