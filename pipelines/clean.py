@@ -9,10 +9,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipelines.engine import Inputs, Stage, StageRun, Task, run_stage
-from webtext.clean.stage import clean_shard, summarise, summary_line
+from pipelines.engine import Inputs, Stage, StageRun, Task, flat_settings, run_stage
+from webtext.clean.stage import clean_shard, reference_files, summarise, summary_line
 from webtext.config import Config
 from webtext.paths import part_files
+
+
+def settings(cfg: Config) -> dict[str, Any]:
+    """`clean.*`, and the `overlap` n-gram settings only when a reference-text filter
+    (`wikipedia_text`, `decontaminate`) uses them (`overlap.cache_dir` is where, not what)."""
+    out = flat_settings(cfg, ["clean"])
+    if cfg.clean.wikipedia_text or cfg.clean.decontaminate:
+        out.update(flat_settings(cfg, ["overlap"], {"overlap": frozenset({"cache_dir"})}))
+    return out
 
 
 def tasks(run: StageRun) -> tuple[str, list[Task]]:
@@ -20,12 +29,13 @@ def tasks(run: StageRun) -> tuple[str, list[Task]]:
     import pyarrow.parquet as pq
 
     out = []
+    references = reference_files(run.cfg.clean) or None
     for _, pages in part_files(run.paths.pages):
         kept, dropped = run.paths.cleaned / pages.name, run.paths.dropped / pages.name
         rows = pq.ParquetFile(pages).metadata.num_rows
         out.append(Task(key=pages.stem, payload=(str(pages), str(kept), str(dropped)),
                         inputs=(str(pages),), outputs=(str(kept), str(dropped)),
-                        records=rows))  # fmt: skip
+                        identity=references, records=rows))  # fmt: skip
     return "clean", out
 
 
@@ -33,7 +43,8 @@ def inputs(run: StageRun) -> Inputs:
     if not run.paths.pages.is_dir():
         return Inputs(missing=f"{run.paths.pages} does not exist: run `webtext crawl` first "
                               "(then `webtext extract`)")
-    return Inputs(files=tuple(p for _, p in part_files(run.paths.pages)))
+    return Inputs(files=tuple(p for _, p in part_files(run.paths.pages)),
+                  identity=reference_files(run.cfg.clean) or None)  # fmt: skip
 
 
 def execute(run: StageRun) -> dict[str, Any]:
@@ -54,6 +65,7 @@ STAGE = Stage(
     inputs=inputs,
     execute=execute,
     first_tasks=tasks,
+    settings=settings,
     outputs=("cleaned", "dropped"),
     summary=summary_line,
 )

@@ -185,3 +185,31 @@ def test_stage_end_to_end_resumable_and_deterministic(tmp_path, ray_local, caplo
     write_pages(run_dir, 3, shard_rows(100)[:4])
     after_rewrite = clean_stage.run(strict)
     assert after_rewrite["shards_skipped"] == 1 and after_rewrite["pages"] == 9 + 4
+
+
+def test_reference_files_and_overlap_settings_decide_clean_only_when_used(tmp_path):
+    """A decontamination file changed in place reruns clean (the article it now holds is
+    dropped); `overlap.*` settings change nothing done when no reference-text filter uses
+    them (clean and dedup stay done: rebuilding the overlap index costs no clean)."""
+    from pipelines import dedup
+    from pipelines.engine import plan_pipeline
+
+    run_dir = tmp_path / "run"
+    write_pages(run_dir, 0, shard_rows(0))
+    test_file = tmp_path / "test-set.txt"
+    test_file.write_text("A line of a test set that no page of this run contains at all.\n")
+    base = {"run_dir": str(run_dir), "clean": {"decontaminate": [str(test_file)]},
+            "dedup": {"execution": "local"}}  # fmt: skip
+    first = clean_stage.run(build_config(base), executor="local")
+    assert "clean:decontaminated" not in first["dropped_by_reason"]
+    test_file.write_text(ARTICLE.split("\n\n", 1)[1].replace("\n", " ") + "\n")
+    again = clean_stage.run(build_config(base), executor="local")
+    assert again["dropped_by_reason"]["clean:decontaminated"] == 2  # both articles
+    assert again["shards_skipped"] == 0
+
+    plain = {**base, "clean": {}}
+    clean_stage.run(build_config(plain), executor="local")
+    dedup.run(build_config(plain), executor="local")
+    other = build_config({**plain, "overlap": {"ngram": 13, "cache_dir": str(tmp_path / "c")}})
+    plans = plan_pipeline([clean_stage.STAGE, dedup.STAGE], other)
+    assert [p.state for p in plans] == ["done", "done"], [p.why for p in plans]

@@ -7,6 +7,7 @@ stage and the driver (`pipelines/engine.py`) runs `clean_shard` once per pages f
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -44,9 +45,19 @@ class CleanInputError(ValueError):
     """A pages/ file that the clean stage cannot read; the message names the file."""
 
 
+def reference_files(clean: CleanConfig) -> list[list[Any]]:
+    """Path, size and mtime of the Wikipedia text and test files the filters read: a file
+    changed in place changes what clean drops (too big to hash on every run, like dumps)."""
+    from webtext.io import stat_identity
+
+    files = [*([clean.wikipedia_text] if clean.wikipedia_text else []), *clean.decontaminate]
+    return [stat_identity([Path(f)])[0] if Path(f).is_file() else [f, None, None] for f in files]
+
+
 @functools.lru_cache(maxsize=2)
-def _cached_chain(clean_json: str, overlap_json: str) -> FilterChain:
-    """One chain per config per worker process: models and indexes load once, not per task."""
+def _cached_chain(clean_json: str, overlap_json: str, references: str) -> FilterChain:
+    """One chain per config (and reference files as they are) per worker process: models
+    and indexes load once, not per task."""
     chain = build_chain(
         CleanConfig.model_validate_json(clean_json), OverlapConfig.model_validate_json(overlap_json)
     )
@@ -55,7 +66,8 @@ def _cached_chain(clean_json: str, overlap_json: str) -> FilterChain:
 
 
 def get_chain(clean: CleanConfig, overlap: OverlapConfig) -> FilterChain:
-    chain = _cached_chain(clean.model_dump_json(), overlap.model_dump_json())
+    references = json.dumps(reference_files(clean))
+    chain = _cached_chain(clean.model_dump_json(), overlap.model_dump_json(), references)
     chain.reset_counts()
     return chain
 
