@@ -132,14 +132,14 @@ STAGE = Stage(
     settings=settings,
     outputs=("fetched", "inline_extract", "warc"),
     summary=summary,
-    adopt=lambda run: adopt_crawl(run),
+    adopt=lambda run, dry=False: adopt_crawl(run, dry),
 )
 
 
-def adopt_crawl(run: StageRun) -> None:
+def adopt_crawl(run: StageRun, dry: bool = False) -> set[str]:
     from pipelines.legacy import adopt_crawl as adopt
 
-    adopt(run, tasks(run)[1], settings_key(EXTRACT, run.cfg))
+    return adopt(run, tasks(run)[1], settings_key(EXTRACT, run.cfg), dry=dry)
 
 
 def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:

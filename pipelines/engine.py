@@ -98,7 +98,9 @@ class Stage:
     summary: Callable[[dict[str, Any]], str] | None = None
     ray: bool = True  # whether execute may start Ray (dedup decides by size itself)
     clear_work: bool = False  # remove `_work/<stage>/` once the stage is done
-    adopt: Callable[[StageRun], None] | None = None  # take over an older version's output
+    # take over an older version's output: (run, dry) -> True (the whole stage) or the keys
+    # of the tasks taken over; `dry`: only say what would be (plan)
+    adopt: Callable[..., bool | set[str]] | None = None
 
 
 def flat_settings(cfg: Config, sections: Iterable[str],
@@ -256,6 +258,8 @@ class StageRun:
             if record is not None and stage_work and not self._scratch_path(phase, task, fp).is_dir():
                 record = None
             if record is not None:
+                if task.scratch == "task":  # killed between its record and this removal
+                    shutil.rmtree(self._scratch_path(phase, task, fp), ignore_errors=True)
                 result = record.get("result")
                 results[i] = {**result, "skipped": True} if isinstance(result, dict) else result
                 continue
@@ -359,7 +363,7 @@ def run_stage(stage: Stage, cfg: Config, *, executor: str | None = None) -> dict
     run = StageRun(stage, cfg, executor=executor)
     migrate_layout(run.paths)  # a run written before the layout change
     if stage.adopt is not None:  # a run made before the stage engine
-        stage.adopt(run)
+        stage.adopt(run, dry=False)
     inputs = stage.inputs(run)
     if inputs.missing:
         raise ConfigError(inputs.missing)
@@ -478,12 +482,19 @@ def plan_stage(stage: Stage, cfg: Config, upstream: Mapping[str, StagePlan]) -> 
         return plan
     fp, digests = fingerprint_of(run, inputs)
     marker = StageMarker(run.paths.root, stage.name).read() or {}
+    adopted = stage.adopt(run, dry=True) if stage.adopt is not None else False
+    if adopted is True:  # run_stage records it as done before anything else
+        return StagePlan(stage.name, "done", done=max(len(tasks), 1),
+                         why=["made before the stage engine: adopted as it is"])  # fmt: skip
+    adopted = adopted or set()
     gone = missing_outputs(run.paths.root, marker)
     if marker.get("fingerprint") == fp and not gone:
         return StagePlan(stage.name, "done", done=max(len(tasks), 1))
     why = [f"outputs gone: {_list(gone)}"] if gone else []
     if marker.get("fingerprint") != fp:
         why += _why(run, marker, digests)
+    if adopted:
+        why.append(f"{len(adopted)} task(s) made before the stage engine: adopted, not redone")
     plan = StagePlan(stage.name, "stale" if marker else "todo", why=why,
                      cause=[w for w in why if not w.startswith(("changed inputs", "inputs gone"))])  # fmt: skip
     if not tasks:
@@ -494,7 +505,9 @@ def plan_stage(stage: Stage, cfg: Config, upstream: Mapping[str, StagePlan]) -> 
         return plan
     for task in tasks:
         record = read_json(run.record_path(phase, task.key))
-        if record is None:
+        if task.key in adopted:
+            plan.done += 1
+        elif record is None:
             plan.todo += 1
         elif run.is_done(phase, task, run.task_fingerprint(phase, task)) is not None:
             plan.done += 1
@@ -522,7 +535,9 @@ def _why(run: StageRun, marker: dict[str, Any], digests: dict[str, str]) -> list
             if old.get(key, "<unset>") != run.settings.get(key, "<unset>"):
                 why.append(f"{key}: {_short(old.get(key, '<unset>'))} -> "
                            f"{_short(run.settings.get(key, '<unset>'))}")  # fmt: skip
-    recorded = marker.get("inputs") or {}
+    recorded = marker.get("inputs")
+    if recorded is None:  # a marker made before the stage engine: which inputs is unknown
+        return why
     current = {_rel(run.paths, p): d for p, d in digests.items()}
     changed = [p for p in current if recorded.get(p) != current[p]]
     gone = [p for p in recorded if p not in current]

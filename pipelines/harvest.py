@@ -165,14 +165,14 @@ STAGE = Stage(
     outputs=("links", "optout"),
     summary=summary,
     clear_work=True,
-    adopt=lambda run: adopt_harvest(run),
+    adopt=lambda run, dry=False: adopt_harvest(run, dry),
 )
 
 
-def adopt_harvest(run: StageRun) -> None:
+def adopt_harvest(run: StageRun, dry: bool = False) -> bool:
     from pipelines.legacy import adopt_harvest as adopt
 
-    adopt(run)
+    return adopt(run, dry=dry)
 
 
 def run(cfg: Config, executor: str | None = None) -> dict[str, Any]:

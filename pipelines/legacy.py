@@ -46,19 +46,23 @@ def _is_legacy(run: StageRun) -> dict[str, Any] | None:
     return marker if marker and "settings_fingerprint" not in marker else None
 
 
-def adopt_harvest(run: StageRun) -> None:
+def adopt_harvest(run: StageRun, dry: bool = False) -> bool:
+    """Whether the old harvest fits the config (and, unless `dry`, record it as done)."""
     from pipelines.harvest import _lists_digest, source_dumps
 
     marker = _is_legacy(run)
     if marker is None:
-        return
+        return False
     cfg = run.cfg
     lists = _lists_digest(cfg)
     old = combine_fingerprint(cfg.fingerprint("source", "harvest"),
                               stat_identity(source_dumps(cfg)), *([lists] if lists else []))  # fmt: skip
-    if marker.get("fingerprint") == old:
+    if marker.get("fingerprint") != old:
+        return False
+    if not dry:
         mark_stage_done(run, marker.get("stats", {}))
         log.info("harvest: adopted the links of a run made before the stage engine")
+    return True
 
 
 def _old_crawl_settings(cfg: Config) -> str:
@@ -78,15 +82,17 @@ def _old_crawl_settings(cfg: Config) -> str:
     return combine_fingerprint(settings)
 
 
-def adopt_crawl(run: StageRun, tasks: list[Task], extract_settings: str) -> None:
-    """Crawl shards of an old run -> fetched/ + inline text + the engine's done records."""
+def adopt_crawl(run: StageRun, tasks: list[Task], extract_settings: str,
+                dry: bool = False) -> set[str]:  # fmt: skip
+    """Crawl shards of an old run -> fetched/ + inline text + the engine's done records;
+    returns the keys of the tasks adopted (with `dry`, of those that would be)."""
     from webtext.extract.stage import EXTRACTED, INLINE_KEY
 
     done_dir = run.paths.work / "crawl" / "done"
     if not done_dir.is_dir():
-        return
+        return set()
     settings = _old_crawl_settings(run.cfg)
-    adopted = 0
+    adopted: set[str] = set()
     for task in tasks:
         old = read_json(done_dir / f"{task.key}.json")
         pages = run.paths.pages / f"{task.key}.parquet"
@@ -95,6 +101,9 @@ def adopt_crawl(run: StageRun, tasks: list[Task], extract_settings: str) -> None
             continue
         if old.get("fingerprint") != combine_fingerprint(settings, file_digest(task.inputs[0])):
             continue  # other settings or links: the old code would have crawled it again
+        adopted.add(task.key)
+        if dry:
+            continue
         table = pq.read_table(pages).cast(PAGES_SCHEMA)
         inline = table.select(list(EXTRACTED))
         inline = inline.replace_schema_metadata({INLINE_KEY: extract_settings.encode()})
@@ -114,6 +123,6 @@ def adopt_crawl(run: StageRun, tasks: list[Task], extract_settings: str) -> None
         run.record("crawl", task, {"shard": task.payload["index"], "urls": table.num_rows,
                                    "fetched": 0, "requests": 0, "cpu_s": 0.0, "adopted": True})  # fmt: skip
         (done_dir / f"{task.key}.json").unlink()
-        adopted += 1
-    if adopted:
-        log.info("crawl: adopted %d shard(s) of a run made before the stage engine", adopted)
+    if adopted and not dry:
+        log.info("crawl: adopted %d shard(s) of a run made before the stage engine", len(adopted))
+    return adopted

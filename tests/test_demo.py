@@ -430,6 +430,42 @@ def test_plan_names_what_is_stale_and_why(demo_run, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()} == before
 
 
+def test_run_made_before_the_stage_engine_is_adopted_without_a_request(demo_run, tmp_path):
+    """The finished demo in the shape the code before the stage engine left it (old-formula
+    harvest marker and crawl done records, pages/ with the crawl's text, no fetched/ and no
+    engine state): `plan` says harvest and crawl are adopted, not redone, and writes
+    nothing; `run`, with no web served, makes no request (crawl reports none) and ends
+    with the same shards/index.json."""
+    from pipelines.harvest import source_dumps
+    from pipelines.legacy import _old_crawl_settings
+    from webtext.config import load_config
+    from webtext.io import combine_fingerprint, file_digest, stat_identity, write_json_atomic
+
+    copy, args = _corpus_copy(demo_run[0], tmp_path)
+    cfg = load_config(args[0], [f"run_dir={copy}", "train=null"])
+    for rel in ("fetched", "_work/crawl-extract", "_state"):
+        shutil.rmtree(copy / rel)
+    old_harvest = combine_fingerprint(cfg.fingerprint("source", "harvest"),
+                                      stat_identity(source_dumps(cfg)))  # fmt: skip
+    write_json_atomic(copy / "_state" / "harvest.json",
+                      {"stage": "harvest", "fingerprint": old_harvest, "stats": {}})  # fmt: skip
+    write_json_atomic(copy / "_state" / "crawl.json", {"stage": "crawl", "fingerprint": "old"})
+    for links in sorted((copy / "links").glob("part-*.parquet")):
+        fp = combine_fingerprint(_old_crawl_settings(cfg), file_digest(links))
+        write_json_atomic(copy / "_work" / "crawl" / "done" / f"{links.stem}.json", {"fingerprint": fp})
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*")}
+    plan = _webtext("plan", *args).stdout
+    assert {p: p.stat().st_mtime_ns for p in copy.rglob("*")} == before  # plan writes nothing
+    lines = {line.split()[0]: line.split() for line in plan.splitlines()[1:]}
+    assert lines["harvest"][1:3] == ["done", "1"] and "adopted" in " ".join(lines["harvest"])
+    assert lines["crawl"][2:4] == ["4", "0"] and "adopted, not redone" in " ".join(lines["crawl"])
+    _webtext("run", *args)  # nothing listens on the demo's ports: a fetch would fail
+    crawl = json.loads((copy / "_state" / "crawl.json").read_text())["stats"]
+    assert crawl["requests_now"] == 0 and crawl["tasks_skipped"] == crawl["shards"] == 4
+    assert _index_bytes(copy) == _index_bytes(demo_run[0])
+    assert "nothing to do" in _webtext("plan", *args).stdout
+
+
 def test_new_extractor_reextracts_without_a_request_and_fetch_change_refetches(demo_run, tmp_path):
     """`extract.*` changed: zero HTTP requests (counted at the server), text re-extracted
     from the WARC files; a result-deciding `fetch.*` change fetches again."""

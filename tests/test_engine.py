@@ -188,6 +188,14 @@ def test_scratch_kept_across_a_failed_attempt_and_removed_when_recorded(tmp_path
     run_stage(stage, _cfg(tmp_path, min_tokens=2), executor="local")  # other settings: fresh
     assert seen == [False, True, False]
     assert not any((tmp_path / "_work" / "scratchy" / "s").iterdir())  # removed once recorded
+    # a run killed between the record and the removal: the next run removes the folder
+    left = next(iter((tmp_path / "_state" / "scratchy" / "s").glob("*.json")))
+    fp = json.loads(left.read_text())["fingerprint"]
+    (tmp_path / "_work" / "scratchy" / "s" / f"part-00000-{fp}" / "chunk").mkdir(parents=True)
+    StageMarker(tmp_path, "scratchy").clear()
+    run_stage(stage, _cfg(tmp_path, min_tokens=2), executor="local")
+    assert seen == [False, True, False]  # done: not run again
+    assert not any((tmp_path / "_work" / "scratchy" / "s").iterdir())
 
 
 def test_stage_declarations_hold_no_bookkeeping():
