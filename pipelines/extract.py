@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.engine import Inputs, Stage, StageRun, Task, flat_settings, run_stage
-from webtext.config import Config
+from webtext.config import Config, ConfigError
 from webtext.io import write_json_atomic
 from webtext.paths import part_files, part_name
 
@@ -27,25 +27,39 @@ def _warcs(run: StageRun, index: int) -> list[str]:
     return sorted(str(p) for p in run.paths.warc.glob(part_name(index, "-*.warc.gz")))
 
 
+def _lists(cfg: Config) -> list[list[str]]:
+    """The takedown lists' digests: a list that grew makes pages it names `optout:list`
+    (an input, not a setting: the crawl's inline text stays good)."""
+    from webtext.takedown import TakedownError, lists_digest
+
+    try:
+        return lists_digest(cfg.optout.lists)
+    except TakedownError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def tasks(run: StageRun) -> tuple[str, list[Task]]:
     import os
 
     paths = run.paths
+    lists = _lists(run.cfg)
     out = []
     for index, fetched in part_files(paths.fetched):
         warcs = _warcs(run, index)
         payload = {"fetched": str(fetched), "pages": str(paths.pages / fetched.name),
                    "inline": str(paths.inline_extract / fetched.name), "warcs": warcs}
+        identity = [[os.path.basename(w), os.path.getsize(w)] for w in warcs]
         out.append(Task(key=fetched.stem, payload=payload, inputs=(str(fetched),),
                         outputs=(payload["pages"],),
-                        identity=[[os.path.basename(w), os.path.getsize(w)] for w in warcs]))  # fmt: skip
+                        identity=[identity, lists] if lists else identity))  # fmt: skip
     return "extract", out
 
 
 def inputs(run: StageRun) -> Inputs:
     if not run.paths.fetched.is_dir():
         return Inputs(missing=f"no fetch records at {run.paths.fetched}: run `webtext crawl` first")
-    return Inputs(files=tuple(p for _, p in part_files(run.paths.fetched)))
+    return Inputs(files=tuple(p for _, p in part_files(run.paths.fetched)),
+                  identity=_lists(run.cfg) or None)  # fmt: skip
 
 
 def execute(run: StageRun) -> dict[str, Any]:
@@ -55,8 +69,8 @@ def execute(run: StageRun) -> dict[str, Any]:
     phase, todo = tasks(run)
     run.remove_orphans(run.paths.pages, "part-*.parquet", [t.payload["pages"] for t in todo])
     results = run.map(phase, extract_shard, todo, records="urls", extract=run.cfg.extract,
-                      max_bytes=run.cfg.fetch.max_bytes,
-                      settings=run.settings_fp)  # fmt: skip
+                      max_bytes=run.cfg.fetch.max_bytes, settings=run.settings_fp,
+                      takedown_lists=list(run.cfg.optout.lists))  # fmt: skip
     stats = status_counts(run.paths.pages)
     write_json_atomic(run.paths.pages_stats, stats)
     now = [r for r in results if not r.get("skipped")]

@@ -224,3 +224,42 @@ def test_a_versioned_user_agent_line_names_its_product_token(site):
     res = crawl(site, ["/news/a", "/blog/a"])
     assert [r.status for r in res] == ["optout:robots_ai", "ok"]
     assert site.hits("/news/a") == 0
+
+
+def test_a_takedown_list_that_grew_after_the_crawl_applies_without_a_request(site, tmp_path):
+    """A list that names a redirect target after the crawl: the next run makes that page
+    `optout:list` without text (extract, no request), as a crawl with the list from the
+    start does; the crawl is not redone."""
+    from tests.test_crawl import config, write_links
+    from tests.web_server import redirect
+    from webtext.config import build_config
+    from webtext.paths import RunPaths
+
+    site.route("/short", redirect("/listed/story"))
+    site.route("/listed/story", page(HTML))
+    site.route("/free", page(HTML))
+    urls = [site.url("/short"), site.url("/free")]
+    listed = tmp_path / "takedown.txt"
+    listed.write_text(site.url("/listed/*") + "\n")
+
+    def with_list(run_dir):
+        return build_config({**config(run_dir).model_dump(mode="json"),
+                             "optout": {"lists": [str(listed)]}})  # fmt: skip
+
+    def statuses(run_dir) -> dict[str, tuple]:
+        rows = pq.read_table(RunPaths.of(run_dir).pages / "part-00000.parquet").to_pylist()
+        return {r["url"]: (r["fetch_status"], r["text"]) for r in rows}
+
+    late = tmp_path / "late"
+    write_links(late, {0: urls})
+    crawl_and_extract(config(late))
+    assert statuses(late)[urls[0]][0] == "ok"
+    hits = site.hits()
+    crawl_and_extract(with_list(late))
+    assert site.hits() == hits  # no request: the crawl stands
+    now = statuses(late)
+    assert now[urls[0]] == ("optout:list", None) and now[urls[1]][0] == "ok"
+    fresh = tmp_path / "fresh"
+    write_links(fresh, {0: urls})
+    crawl_and_extract(with_list(fresh))
+    assert {u: s for u, (s, _) in statuses(fresh).items()} == {u: s for u, (s, _) in now.items()}

@@ -9,6 +9,9 @@ received, decompressed here under `fetch.max_bytes`, decoded with the crawl's he
 meta -> detection charset rules) and extracted again, without the network. A response
 missing from the WARC (a crawl with `fetch.warc: false`) keeps the crawl's text when there
 is any, else becomes `extract_empty` naming why; both are counted as `missing_warc`.
+A fetched page whose final URL a takedown list (`optout.lists`) names becomes
+`optout:list` without text, as the crawl makes a redirect into a list: a list that grew
+after the crawl applies without a request (dedup matches documents by the link's URL only).
 """
 
 from __future__ import annotations
@@ -56,8 +59,24 @@ def read_inline(path: str | Path, settings: str, rows: int) -> pa.Table | None:
     return table
 
 
+def drop_listed(table: pa.Table, takedown_lists: list[str]) -> pa.Table:
+    """Fetched pages whose final URL a takedown list names -> `optout:list`, no text."""
+    if not takedown_lists:
+        return table
+    from webtext.fetch.optout import OPTOUT_LIST
+    from webtext.takedown import load_lists
+
+    takedown = load_lists(takedown_lists)
+    rows = table.to_pylist()
+    for row in rows:
+        if row["fetch_status"] in ("ok", "extract_empty") and takedown.match_url(row["final_url"]):
+            row.update(fetch_status=OPTOUT_LIST, title=None, text=None, extractor=None,
+                       error=f"a takedown list (optout.lists) names {row['final_url']}")  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=table.schema)
+
+
 def extract_shard(item: dict[str, Any], *, extract: ExtractConfig, max_bytes: int,
-                  settings: str) -> dict[str, Any]:  # fmt: skip
+                  settings: str, takedown_lists: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """pages/part-N from fetched/part-N; `item`: fetched, inline, pages, warcs (paths)."""
     fetched = with_url_original(pq.read_table(item["fetched"])).cast(PAGES_SCHEMA)
     inline = read_inline(item["inline"], settings, fetched.num_rows)
@@ -70,7 +89,8 @@ def extract_shard(item: dict[str, Any], *, extract: ExtractConfig, max_bytes: in
         counts["from_crawl"] = fetched.num_rows
     else:
         table = _reextract(fetched, item, extract, max_bytes, counts)
-    write_parquet_atomic(item["pages"], table.cast(PAGES_SCHEMA))
+    table = drop_listed(table.cast(PAGES_SCHEMA), takedown_lists or [])
+    write_parquet_atomic(item["pages"], table)
     count(fetched.num_rows, "urls")
     return counts
 
