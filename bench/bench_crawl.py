@@ -136,6 +136,7 @@ def main() -> int:
         bare_before, cpu_before = bare(pages, n // 2)
         start = time.perf_counter()
         fetch_stats = crawl.run(cfg)
+        fetch_s = time.perf_counter() - start
         stats = {**fetch_stats, **extract.run(cfg)}  # statuses after extraction
         crawl_s = time.perf_counter() - start
         ray.shutdown()
@@ -159,6 +160,7 @@ def main() -> int:
             round((n - n // 2) / bare_after, 2),
         ],
         "crawl_s": round(crawl_s, 3),
+        "of_which_crawl_stage_s": round(fetch_s, 3),  # the rest: the extract stage
         "crawl_pages_per_s": round(n / crawl_s, 2),
         "crawl_ok": stats.get("status.ok", 0),
         "crawl_status": {k: v for k, v in stats.items() if k.startswith("status.")},
