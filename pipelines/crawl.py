@@ -131,6 +131,7 @@ STAGE = Stage(
     first_tasks=tasks,
     settings=settings,
     outputs=("fetched", "inline_extract", "warc"),
+    listed=("fetched",),  # not the WARC chunks: many, and no rerun could bring one back
     summary=summary,
     adopt=lambda run, dry=False: adopt_crawl(run, dry),
 )

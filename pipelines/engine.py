@@ -95,6 +95,9 @@ class Stage:
     pace: Mapping[str, frozenset[str]] = field(default_factory=dict)
     settings: Callable[[Config], dict[str, Any]] | None = None  # default: sections - pace
     outputs: tuple[str, ...] = ()  # RunPaths folders written: their temp files are cleaned
+    # the folders whose files the marker lists (a file deleted by hand: not done); default
+    # `outputs` outside `_work/`
+    listed: tuple[str, ...] | None = None
     summary: Callable[[dict[str, Any]], str] | None = None
     ray: bool = True  # whether execute may start Ray (dedup decides by size itself)
     clear_work: bool = False  # remove `_work/<stage>/` once the stage is done
@@ -419,9 +422,10 @@ def _mark(run: StageRun, fp: str, digests: dict[str, str], stats: dict[str, Any]
 
 
 def stage_outputs(paths: RunPaths, stage: Stage) -> list[str]:
-    """The files of the stage's output folders, for its marker (`_work/` is scratch: a
-    user may delete it, so nothing there is listed)."""
-    folders = [getattr(paths, name) for name in stage.outputs]
+    """The files of the stage's listed output folders, for its marker (`_work/` is scratch:
+    a user may delete it, so nothing there is listed)."""
+    names = stage.outputs if stage.listed is None else stage.listed
+    folders = [getattr(paths, name) for name in names]
     return output_files(paths.root, [f for f in folders if not f.is_relative_to(paths.work)])
 
 

@@ -254,6 +254,8 @@ def test_a_takedown_list_that_grew_after_the_crawl_applies_without_a_request(sit
     write_links(late, {0: urls})
     crawl_and_extract(config(late))
     assert statuses(late)[urls[0]][0] == "ok"
+    marker = json.loads((late / "_state" / "crawl.json").read_text())
+    assert marker["outputs"] == ["fetched/part-00000.parquet"]  # not the WARC chunks
     hits = site.hits()
     crawl_and_extract(with_list(late))
     assert site.hits() == hits  # no request: the crawl stands
