@@ -12,6 +12,8 @@ request. Extract, clean, dedup and tokenize then run once more (no network; same
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,63 @@ _OLD_PACE = {
 }  # fmt: skip
 
 
+# the keys of each section when runs were made before the stage engine (commit f199945): a
+# key added since, at its default, is left out of the old fingerprints, or adoption would
+# stop matching (and the crawl would fetch every page again) the day a config key is added
+_OLD_KEYS = {
+    "source": {"pushshift", "reddit_api", "strict", "malformed_sample"},
+    "reddit_api": {"subreddits", "listing", "time_filter", "limit", "query", "oauth_url",
+                   "reddit_url", "search_sort", "client_id", "client_secret"},
+    "harvest": {"min_score", "karma", "after", "before", "include_self", "include_nsfw",
+                "domain_blocklist", "extension_blocklist", "num_partitions", "spill_partitions"},
+    "fetch": {"user_agent", "concurrency", "per_host_concurrency", "per_host_delay",
+              "connect_timeout", "read_timeout", "deadline", "max_retries", "backoff_base",
+              "backoff_max", "max_retry_after", "max_crawl_delay", "max_bytes", "max_redirects",
+              "allow_networks", "resolve", "respect_robots", "optout_agents", "warc",
+              "checkpoint_every", "mode", "task_cpus"},
+    "archive": {"sources", "target_date", "max_distance_days"},
+    "archive_source": {"kind", "cdx_url", "replay_url", "indexes", "data_url", "rate_per_s",
+                       "concurrency"},
+    "extract": {"extractor", "timeout", "min_chars", "isolation", "ensemble_voters",
+                "worker_max_pages", "worker_memory_mb"},
+}  # fmt: skip
+
+
+def old_view(model: Any, data: dict[str, Any], old_keys: set[str]) -> dict[str, Any]:
+    """`data` (the JSON dump of `model`) without the keys added since, where they hold their
+    default (a new key set otherwise is a setting the old run did not have: no match)."""
+    out = {}
+    for key, value in data.items():
+        if key not in old_keys:
+            field = type(model).model_fields[key]
+            default = type(model).model_construct(**{key: field.get_default(call_default_factory=True)})
+            if json.loads(default.model_dump_json(include={key})).get(key) == value:
+                continue
+        out[key] = value
+    return out
+
+
+def _old_dump(cfg: Config, section: str, mode_json: bool) -> dict[str, Any]:
+    """A section's dump as the old code made it (`mode_json`: model_dump(mode="json"), else
+    model_dump_json), keys added since left out."""
+    model = getattr(cfg, section)
+    data = model.model_dump(mode="json") if mode_json else json.loads(model.model_dump_json())
+    data = old_view(model, data, _OLD_KEYS[section])
+    if section == "source" and model.reddit_api is not None and data.get("reddit_api"):
+        data["reddit_api"] = old_view(model.reddit_api, data["reddit_api"], _OLD_KEYS["reddit_api"])
+    if section == "archive":
+        data["sources"] = [old_view(s, d, _OLD_KEYS["archive_source"])
+                           for s, d in zip(model.sources, data["sources"], strict=True)]  # fmt: skip
+    return data
+
+
+def _old_config_fingerprint(cfg: Config, *sections: str) -> str:
+    """`Config.fingerprint(*sections)` as the old code computed it."""
+    data = {name: _old_dump(cfg, name, mode_json=False) for name in sections}
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def _is_legacy(run: StageRun) -> dict[str, Any] | None:
     marker = StageMarker(run.paths.root, run.stage.name).read()
     return marker if marker and "settings_fingerprint" not in marker else None
@@ -55,7 +114,7 @@ def adopt_harvest(run: StageRun, dry: bool = False) -> bool:
         return False
     cfg = run.cfg
     lists = _lists_digest(cfg)
-    old = combine_fingerprint(cfg.fingerprint("source", "harvest"),
+    old = combine_fingerprint(_old_config_fingerprint(cfg, "source", "harvest"),
                               stat_identity(source_dumps(cfg)), *([lists] if lists else []))  # fmt: skip
     if marker.get("fingerprint") != old:
         return False
@@ -67,14 +126,14 @@ def adopt_harvest(run: StageRun, dry: bool = False) -> bool:
 
 def _old_crawl_settings(cfg: Config) -> str:
     settings = {
-        section: {k: v for k, v in getattr(cfg, section).model_dump(mode="json").items()
+        section: {k: v for k, v in _old_dump(cfg, section, mode_json=True).items()
                   if k not in _OLD_PACE[section]}
         for section in _OLD_PACE
     }  # fmt: skip
     if cfg.fetch.mode == "live":
         settings["fetch"].pop("mode", None)
     else:
-        archive = cfg.archive.model_dump(mode="json")
+        archive = _old_dump(cfg, "archive", mode_json=True)
         for source in archive["sources"]:
             source.pop("rate_per_s", None)
             source.pop("concurrency", None)

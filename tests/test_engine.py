@@ -205,3 +205,23 @@ def test_stage_declarations_hold_no_bookkeeping():
     for name in ("harvest", "crawl", "extract", "clean", "dedup", "tokenize", "overlap"):
         text = (REPO / "pipelines" / f"{name}.py").read_text()
         assert not pattern.search(text), (name, pattern.search(text).group(0))
+
+
+def test_adoption_leaves_out_config_keys_added_since_at_their_default():
+    """Runs made before the stage engine are matched by their old fingerprints: a config
+    key added since (here: as if `fetch.max_redirects` were new) must not break that match
+    at its default, or the next run would fetch every page again; set otherwise, it does."""
+    from pipelines.legacy import old_view
+    from webtext.config import ArchiveSource, FetchConfig
+
+    fetch = FetchConfig()
+    old = set(FetchConfig.model_fields) - {"max_redirects"}
+    assert old_view(fetch, fetch.model_dump(mode="json"), old) == {
+        k: v for k, v in fetch.model_dump(mode="json").items() if k != "max_redirects"
+    }
+    changed = FetchConfig(max_redirects=2)
+    assert old_view(changed, changed.model_dump(mode="json"), old)["max_redirects"] == 2
+    source = ArchiveSource(kind="wayback", cdx_url="http://127.0.0.1:1/cdx",
+                           replay_url="http://127.0.0.1:1/web")  # required fields
+    old = set(ArchiveSource.model_fields) - {"indexes"}
+    assert "indexes" not in old_view(source, source.model_dump(mode="json"), old)
