@@ -24,8 +24,9 @@ from webtext.config import Config, ConfigError, DedupConfig
 from webtext.paths import RunPaths, part_files, part_name
 from webtext.progress import log
 
-# keys that change how dedup runs, not what it outputs
-_EXECUTION_KEYS = {"execution", "ray_min_documents", "batch_size"}
+# keys that change how dedup runs, not what it outputs (num_buckets only partitions the band
+# keys: the same pairs, the same clusters; tests/test_dedup_stage.py)
+_EXECUTION_KEYS = {"execution", "ray_min_documents", "batch_size", "num_buckets"}
 
 
 @lru_cache(maxsize=32)
@@ -138,10 +139,15 @@ def _task_key(item: Any) -> str:
 
 def _engine_executor(run: StageRun, work: Path, local: bool):
     """run_dedup's executor: each of its phases through the driver (records, resume); every
-    task depends on all inputs (global row ids): the work folder's name is its identity."""
+    task depends on all inputs (global row ids): the work folder's name is its identity,
+    with `num_buckets` (the band files' layout). A signature task's outputs include its
+    band files: they are removed once the stage is done, so a later rerun (an output lost)
+    makes them again instead of finding no pair."""
     layout = Layout(work)
+    buckets = run.cfg.dedup.num_buckets
     outputs = {
-        "signatures": lambda s: (layout.sig(s.index),),
+        "signatures": lambda s: (layout.sig(s.index), *(
+            layout.bucket(p, kind, s.index) for p in range(buckets) for kind in ("near", "exact"))),
         "edges": lambda p: (layout.edges(p),),
         "provenance": lambda s: (layout.dropped(s.index),),
         "write": lambda s: (run.paths.documents / part_name(s.index),),
@@ -149,7 +155,7 @@ def _engine_executor(run: StageRun, work: Path, local: bool):
 
     def execute(fn, items, *, desc: str, **kwargs: Any) -> list[Any]:
         phase = desc.removeprefix("dedup ")
-        tasks = [Task(key=_task_key(item), payload=item, identity=work.name,
+        tasks = [Task(key=_task_key(item), payload=item, identity=[work.name, buckets],
                       outputs=tuple(str(p) for p in outputs[phase](item)),
                       records=getattr(item, "rows", 0)) for item in items]  # fmt: skip
         records = "documents" if phase in ("signatures", "write") else None

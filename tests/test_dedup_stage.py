@@ -149,3 +149,42 @@ def test_local_and_ray_give_identical_bytes(tmp_path, ray_local):
     assert (
         stats["docs_out"] == stats["docs_in"] - stats["exact_duplicates"] - stats["near_duplicates"]
     )
+
+
+def test_num_buckets_changes_how_not_what(tmp_path):
+    """`dedup.num_buckets` only partitions the band keys: 2 or 7 buckets give the same
+    documents and dropped rows, so changing it (README: 256 at scale) redoes nothing."""
+    from pipelines.engine import plan_pipeline
+
+    out = {}
+    for buckets in (2, 7):
+        run_dir = tmp_path / f"b{buckets}"
+        write_cleaned(run_dir, [random_corpus(60, seed=1), random_corpus(40, seed=2)])
+        dedup_stage.run(config(run_dir, execution="local", num_buckets=buckets))
+        files = [*sorted((run_dir / "documents").glob("*.parquet")), run_dir / "dedup/dropped.parquet"]
+        out[buckets] = [p.read_bytes() for p in files]
+    assert out[2] == out[7]
+    (plan,) = plan_pipeline([dedup_stage.STAGE], config(tmp_path / "b2", execution="local", num_buckets=7))
+    assert plan.state == "done", plan.why
+
+
+def test_a_documents_file_lost_after_the_stage_is_made_again_with_its_duplicates_merged(tmp_path):
+    """The band files are removed once dedup is done; a documents file deleted by hand makes
+    the stage run again, and the pairs must be found again (not 'no pair': every duplicate
+    kept); and a rerun with another `num_buckets` reads no band file of the old layout."""
+    shards = [random_corpus(60, seed=1, dup_fraction=0.3), random_corpus(40, seed=2, dup_fraction=0.3)]
+    write_cleaned(tmp_path, shards)
+    cfg = config(tmp_path, execution="local", num_buckets=3)
+    first = dedup_stage.run(cfg)
+    assert first["near_duplicates"] + first["exact_duplicates"] > 0
+    files = sorted((tmp_path / "documents").glob("part-*.parquet"))
+    reference = {p.name: p.read_bytes() for p in files}
+    dropped = (tmp_path / "dedup" / "dropped.parquet").read_bytes()
+    files[1].unlink()
+    again = dedup_stage.run(cfg)
+    assert {p.name: p.read_bytes() for p in files} == reference
+    assert (tmp_path / "dedup" / "dropped.parquet").read_bytes() == dropped
+    assert again["docs_out"] == first["docs_out"]
+    files[0].unlink()
+    dedup_stage.run(config(tmp_path, execution="local", num_buckets=5))
+    assert {p.name: p.read_bytes() for p in files} == reference
