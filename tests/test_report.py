@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from webtext.clean.stage import CLEANED_SCHEMA, DROPPED_SCHEMA
@@ -121,3 +122,20 @@ def test_report_renders_in_chromium_with_loss_curve_and_examples(tmp_path):
                            report.resolve().as_uri()], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert shot.is_file() and shot.stat().st_size > 10_000, proc.stderr[-2000:]
+
+
+def test_ledger_files_of_links_now_gone_are_removed(tmp_path):
+    """Fewer links partitions (or a takedown list that no longer keeps links out): the
+    ledger keeps no file for them, so loading ledger/ counts every link once."""
+    run = make_run(tmp_path)
+    links = pq.read_table(run / "links" / shard_name(0))
+    write_parquet_atomic(run / "links" / shard_name(1), links.slice(0, 1))
+    write_parquet_atomic(run / "optout" / shard_name(0), links.slice(1, 1))
+    build_ledger(run)
+    assert sorted(p.name for p in (run / "ledger").iterdir()) == [
+        "optout-00000.parquet", shard_name(0), shard_name(1)]  # fmt: skip
+    (run / "links" / shard_name(1)).unlink()
+    (run / "optout" / shard_name(0)).unlink()
+    fates = build_ledger(run)
+    assert sorted(p.name for p in (run / "ledger").iterdir()) == [shard_name(0)]
+    assert pq.read_table(run / "ledger").num_rows == sum(fates.values()) == 4

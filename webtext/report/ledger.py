@@ -116,7 +116,18 @@ def build_ledger(run_dir: str | Path) -> dict[str, int]:
             schema=LEDGER_SCHEMA,
         )
         write_parquet_atomic(paths.ledger / name, table)
+    _remove_stale(paths)
     return dict(sorted(fates.items()))
+
+
+def _remove_stale(paths: RunPaths) -> None:
+    """Ledger files of links or optout files that are gone (fewer partitions, a takedown
+    list no longer listing anything there): they would count their links twice."""
+    wanted = {p.name for p in paths.links.glob("part-*.parquet")}
+    wanted |= {f"optout-{p.name.removeprefix('part-')}" for p in paths.optout.glob("part-*.parquet")}
+    for path in paths.ledger.glob("*.parquet") if paths.ledger.is_dir() else []:
+        if path.name not in wanted:
+            path.unlink()
 
 
 def _takedown_ledger(paths: RunPaths, optout_file: Path, fates: dict[str, int]) -> None:
