@@ -476,7 +476,7 @@ def test_combined_keeps_both_when_readability_and_trafilatura_disagree_entirely(
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("name", "floor"),
-    [("aeb-dev", 0.955), ("extract-dev/cleaneval-dev", 0.865)],
+    [("aeb-dev", 0.965), ("extract-dev/cleaneval-dev", 0.875)],
 )
 def test_default_extractor_f1_on_shared_benchmarks(name, floor, shared_dir, default_extractor):
     """The default through its worker, scored by the shared tool: news articles (aeb-dev)
