@@ -59,7 +59,6 @@ def execute(run: StageRun) -> dict[str, Any]:
 
 STAGE = Stage(
     name="clean",
-    description="pages -> language and quality filtered pages (cleaned/)",
     sections=("clean", "overlap"),
     after=("extract",),
     inputs=inputs,

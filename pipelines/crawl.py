@@ -123,7 +123,6 @@ def summary(stats: dict[str, Any]) -> str:
 
 STAGE = Stage(
     name="crawl",
-    description="links -> fetched pages (fetched/, warc/)",
     sections=("fetch", "archive", "extract"),
     after=("harvest",),
     inputs=inputs,

@@ -207,7 +207,6 @@ def summary(stats: dict[str, Any]) -> str:
 
 STAGE = Stage(
     name="dedup",
-    description="cleaned pages -> exact and near-duplicate free corpus (documents/)",
     sections=("dedup",),  # + the takedown lists (inputs); overlap settings are clean's
     after=("clean",),
     inputs=inputs,

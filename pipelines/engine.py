@@ -85,7 +85,6 @@ class Inputs:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    description: str
     sections: tuple[str, ...]
     after: tuple[str, ...]
     inputs: Callable[[StageRun], Inputs]
@@ -160,9 +159,8 @@ class StageRun:
     def __init__(self, stage: Stage, cfg: Config, *, executor: str | None = None):
         self.stage, self.cfg = stage, cfg
         self.paths = RunPaths.of(Path(cfg.run_dir).resolve())
-        settings = (stage.settings or _default_settings(stage))(cfg)
-        self.settings = settings
-        self.settings_fp = combine_fingerprint(settings)
+        self.settings = stage_settings(stage, cfg)
+        self.settings_fp = combine_fingerprint(self.settings)
         self.digests = Digests(self.paths)
         self.executor = executor  # None: Ray; "local": this process
         self.fingerprint = ""  # the stage's, once run_stage has computed it
@@ -200,22 +198,12 @@ class StageRun:
         return self.paths.work / self.stage.name / phase / f"{task.key}-{fp}"
 
     def _scratch(self, phase: str, task: Task, fp: str) -> Path:
-        base = self.paths.work / self.stage.name / phase
-        work = self._scratch_path(phase, task, fp)
-        if base.is_dir():
-            for stale in base.glob(f"{task.key}-*"):
-                if stale != work:  # work of other inputs or settings
-                    shutil.rmtree(stale, ignore_errors=True)
-        return work
+        return _only_current(self._scratch_path(phase, task, fp), task.key)
 
     def current_dir(self, parent: Path, prefix: str) -> Path:
         """`parent/<prefix>-<stage fingerprint>`, created; siblings of other settings or
         inputs removed (dedup's work: never mixed with another configuration's)."""
-        work = parent / f"{prefix}-{self.fingerprint}"
-        if parent.is_dir():
-            for old in parent.glob(f"{prefix}-*"):
-                if old != work:
-                    shutil.rmtree(old, ignore_errors=True)
+        work = _only_current(parent / f"{prefix}-{self.fingerprint}", prefix)
         work.mkdir(parents=True, exist_ok=True)
         return work
 
@@ -322,13 +310,27 @@ class StageRun:
         return removed
 
 
+def stage_settings(stage: Stage, cfg: Config) -> dict[str, Any]:
+    """The settings that decide the stage's results: its own function, else its sections
+    minus pace keys."""
+    if stage.settings is not None:
+        return stage.settings(cfg)
+    return flat_settings(cfg, stage.sections, stage.pace)
+
+
 def settings_key(stage: Stage, cfg: Config) -> str:
     """A stage's settings as one key (the crawl tags its inline text with extract's)."""
-    return combine_fingerprint((stage.settings or _default_settings(stage))(cfg))
+    return combine_fingerprint(stage_settings(stage, cfg))
 
 
-def _default_settings(stage: Stage) -> Callable[[Config], dict[str, Any]]:
-    return lambda cfg: flat_settings(cfg, stage.sections, stage.pace)
+def _only_current(work: Path, prefix: str) -> Path:
+    """`work` (`<prefix>-<fingerprint>`), its siblings `<prefix>-*` of other inputs or
+    settings removed."""
+    if work.parent.is_dir():
+        for stale in work.parent.glob(f"{prefix}-*"):
+            if stale != work:
+                shutil.rmtree(stale, ignore_errors=True)
+    return work
 
 
 def _local_map(fn: Callable[..., Any], items: Sequence[Any], *, desc: str, unit: str,
@@ -356,8 +358,9 @@ def _local_map(fn: Callable[..., Any], items: Sequence[Any], *, desc: str, unit:
 
 # ------------------------------------------------------------------------------ the driver
 def fingerprint_of(run: StageRun, inputs: Inputs) -> tuple[str, dict[str, str]]:
+    """The stage's fingerprint and its input digests (the cache is saved by the callers
+    that may write: a run, not a plan)."""
     digests = {str(p): run.digests.of(p) for p in inputs.files}
-    run.digests.save()
     return stage_fingerprint(run.settings_fp, list(digests.values()), inputs.identity), digests
 
 
@@ -371,6 +374,7 @@ def run_stage(stage: Stage, cfg: Config, *, executor: str | None = None) -> dict
     if inputs.missing:
         raise ConfigError(inputs.missing)
     fp, digests = fingerprint_of(run, inputs)
+    run.digests.save()
     marker = StageMarker(run.paths.root, stage.name)
     if marker.is_done(fp):
         log.info("%s: already done (fingerprint %s)", stage.name, fp)
@@ -459,8 +463,7 @@ class StagePlan:
 
 def plan_stage(stage: Stage, cfg: Config, upstream: Mapping[str, StagePlan]) -> StagePlan:
     """What `run_stage` would do now and why, touching nothing."""
-    run = StageRun(stage, cfg)
-    run.digests.save = lambda: None  # type: ignore[method-assign]  # plan writes nothing
+    run = StageRun(stage, cfg)  # nothing here saves its digest cache: plan writes nothing
     rerun = [name for name in stage.after if upstream.get(name) and upstream[name].state != "done"]
     inputs = stage.inputs(run)
     tasks: list[Task] = []
@@ -577,12 +580,14 @@ def format_plan(plans: Sequence[StagePlan]) -> str:
 
 # -------------------------------------------------------------------------------- a whole run
 def is_current(stage: Stage, cfg: Config) -> bool:
-    """Whether the stage's marker matches its settings and inputs now (reads, never writes)."""
+    """Whether the stage's marker matches its settings and inputs now (of the run's files,
+    only the digest cache may be written)."""
     run = StageRun(stage, cfg)
     inputs = stage.inputs(run)
     if inputs.missing:
         return False
     fp, _ = fingerprint_of(run, inputs)
+    run.digests.save()
     return StageMarker(run.paths.root, stage.name).is_done(fp)
 
 
@@ -600,11 +605,14 @@ def run_pipeline(stages: Sequence[Stage], cfg: Config, *,
                                    cfg.fingerprint("report", *(n for n, _ in extra if
                                                                getattr(cfg, n, None) is not None)))  # fmt: skip
     previous = marker.read() or {}
+
+    def fingerprints() -> dict[str, str | None]:
+        return {s.name: (StageMarker(paths.root, s.name).read() or {}).get("fingerprint")
+                for s in stages}  # fmt: skip
+
     if previous.get("identity") == identity and all(is_current(s, cfg) for s in stages):
         stats = previous.get("stats", {})
-        current = {s.name: (StageMarker(paths.root, s.name).read() or {}).get("fingerprint")
-                   for s in stages}  # fmt: skip
-        if previous.get("stages") == current:
+        if previous.get("stages") == fingerprints():
             log.info("run in %s is already complete: nothing to do", paths.root)
             done(stats)
             return stats
@@ -619,8 +627,7 @@ def run_pipeline(stages: Sequence[Stage], cfg: Config, *,
             log.info("stage %s: finished in %.1fs", stage.name, time.monotonic() - start)
         for name, step in extra:
             stage_stats[name] = step(cfg)
-    fps = {s.name: (StageMarker(paths.root, s.name).read() or {}).get("fingerprint")
-           for s in stages}  # fmt: skip
+    fps = fingerprints()
     stats = finish(cfg, stage_stats)
     marker.mark_done(combine_fingerprint(fps), stats, identity=identity, stages=fps)
     done(stats)

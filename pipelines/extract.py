@@ -89,7 +89,6 @@ def summary(stats: dict[str, Any]) -> str:
 
 STAGE = Stage(
     name="extract",
-    description="fetched pages -> main text (pages/), from the WARC files, without the network",
     sections=("extract",),
     after=("crawl",),
     inputs=inputs,

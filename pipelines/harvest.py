@@ -156,7 +156,6 @@ def summary(stats: dict[str, Any]) -> str:
 
 STAGE = Stage(
     name="harvest",
-    description="Reddit submissions -> canonical links (links/)",
     sections=("source", "harvest"),
     after=(),
     inputs=inputs,

@@ -96,7 +96,6 @@ def execute(run: StageRun) -> dict[str, Any]:
 
 STAGE = Stage(
     name="overlap_index",
-    description="the Bloom filter of the run's training n-grams (overlap/)",
     sections=("overlap",),
     after=("tokenize",),
     inputs=inputs,

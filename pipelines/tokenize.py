@@ -104,7 +104,6 @@ def summary(stats: dict[str, Any]) -> str:
 
 STAGE = Stage(
     name="tokenize",
-    description="documents -> GPT-2 token shards (shards/)",
     sections=("tokenize",),
     after=("dedup",),
     inputs=inputs,

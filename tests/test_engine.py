@@ -50,7 +50,7 @@ def _inputs(run: StageRun) -> Inputs:
     return Inputs(files=tuple(p for _, p in part_files(folder)))
 
 
-TOY = Stage(name="toy", description="upper-cases files", sections=("clean",), after=(),
+TOY = Stage(name="toy", sections=("clean",), after=(),
             inputs=_inputs, execute=_execute, first_tasks=_tasks)  # fmt: skip
 
 
@@ -120,7 +120,7 @@ def test_output_deleted_by_hand_is_made_again(tmp_path):
     one file again (a downstream stage would otherwise read a silently smaller corpus)."""
     from pipelines.engine import is_current
 
-    stage = Stage(name="toyout", description="", sections=("clean",), after=(), inputs=_inputs,
+    stage = Stage(name="toyout", sections=("clean",), after=(), inputs=_inputs,
                   execute=_execute_to_cleaned, first_tasks=_tasks_to_cleaned,
                   outputs=("cleaned",))  # fmt: skip
     for i, text in enumerate(["alpha", "beta", "gamma"]):
@@ -179,7 +179,7 @@ def test_scratch_kept_across_a_failed_attempt_and_removed_when_recorded(tmp_path
         run.map("s", flaky, [task], fail=run.cfg.clean.min_tokens == 1)
         return {}
 
-    stage = Stage(name="scratchy", description="", sections=("clean",), after=(),
+    stage = Stage(name="scratchy", sections=("clean",), after=(),
                   inputs=lambda run: Inputs(), execute=execute)  # fmt: skip
     with pytest.raises(RuntimeError, match="killed"):
         run_stage(stage, _cfg(tmp_path, min_tokens=1), executor="local")
