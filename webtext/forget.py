@@ -322,8 +322,9 @@ def _update_tokenize_marker(run_dir: Path, index: dict[str, Any]) -> None:
         marker.clear()  # a rerun re-plans; with the same documents it writes the same bytes
         return
     paths = RunPaths.of(run_dir)
-    inputs = [p for _, p in part_files(paths.documents)]
-    fingerprint = stage_fingerprint(data["settings_fingerprint"], [file_digest(p) for p in inputs])
+    digests = {str(p.relative_to(paths.root)): file_digest(p)
+               for _, p in part_files(paths.documents)}  # fmt: skip
+    fingerprint = stage_fingerprint(data["settings_fingerprint"], list(digests.values()))
     stats = dict(data.get("stats", {}))
     total_rows = total_tokens = 0
     for split, t in index["totals"].items():
@@ -333,7 +334,7 @@ def _update_tokenize_marker(run_dir: Path, index: dict[str, Any]) -> None:
         total_tokens += t["tokens"]
     stats["documents"], stats["tokens"] = total_rows, total_tokens
     marker.mark_done(fingerprint, stats, settings_fingerprint=data["settings_fingerprint"],
-                     inputs={str(p.relative_to(paths.root)): file_digest(p) for p in inputs},
+                     inputs=digests,
                      outputs=output_files(paths.root, [paths.shards]))  # fmt: skip
     run_marker = StageMarker(run_dir, "run")
     run = run_marker.read() or {}
