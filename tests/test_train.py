@@ -285,6 +285,17 @@ def test_checkpoint_from_compiled_model_loads_uncompiled(tmp_path):
     assert torch.equal(fresh(x)[0], ref)
 
 
+def _torchrun_two_ranks(cfg_path: Path) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node=2 -m webtext.train CONFIG` on CPU, outside any rank env."""
+    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK"}}
+    env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "webtext.train",
+         str(cfg_path)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_gloo_matches_grad_accumulation(shards_run):
     """2 ranks x 1 micro step must read the same data as 1 rank x 2 micro steps and give the
@@ -292,13 +303,7 @@ def test_torchrun_two_processes_gloo_matches_grad_accumulation(shards_run):
     common = dict(max_steps=4, log_every=1, eval_every=2, warmup_steps=2, eval_batches=2)
     cfg_path = shards_run / "dist.yaml"
     cfg_path.write_text(tiny_cfg(shards_run, out_dir=str(shards_run / "dist"), **common).to_yaml())
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK"}}
-    env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    proc = subprocess.run(
-        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "webtext.train",
-         str(cfg_path)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = _torchrun_two_ranks(cfg_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     dist_log = read_log(shards_run / "dist")
     assert load_checkpoint(shards_run / "dist")["world_size"] == 2
@@ -431,13 +436,7 @@ def test_torchrun_refuses_changed_shards(tmp_path, ray_local):
     train(cfg, stop_after=1)
     old = sha256_of(RunPaths.of(tmp_path).shards_index)
     new = retokenize(tmp_path, shard_tokens=1024)
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK"}}
-    env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    proc = subprocess.run(
-        [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2", "-m", "webtext.train",
-         str(cfg_path)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = _torchrun_two_ranks(cfg_path)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "error: train.out_dir" in line]
     assert errors, proc.stderr[-3000:]
